@@ -1,0 +1,70 @@
+// The agency registry: who may connect and what each agency is (kind, city,
+// zones, groups, clearance), plus the deployment's handling codes.
+//
+// It is read from the `trust_domain`, `agencies` and `handling_codes` sections of
+// the broker's YAML config, and is the vocabulary need-to-share policy speaks:
+//
+//   CORRIDOR_ASSIGN_OR_RETURN(Registry reg, ParseRegistry(YAML::LoadFile(path)));
+//   if (const Agency* a = reg.Find("zs-police")) { ... }
+//
+// A Registry is an immutable value after parsing; share it as
+// std::shared_ptr<const Registry>. Thread-safe for concurrent readers.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+
+namespace YAML {
+class Node;
+}
+
+namespace corridor::policy {
+
+struct Agency {
+  std::string id;            // [a-z0-9-]{1,63}, e.g. "zs-police"
+  std::string kind;          // police, customs, maritime, coast_guard, …
+  std::string display_name;  // e.g. "中山市公安局水上分局"
+  std::string city;          // e.g. "zhongshan"
+  std::vector<std::string> zones;   // defence zones it covers
+  std::vector<std::string> groups;  // e.g. "anti-smuggling"
+  // Highest classification it may receive, by the lower-case suffix of the
+  // corridor.v1.Classification enum: unclassified, restricted, confidential, secret.
+  std::string clearance = "restricted";
+};
+
+struct HandlingCode {
+  std::string code;     // e.g. "H3"
+  std::string meaning;  // e.g. "originator only"
+};
+
+struct Registry {
+  std::string trust_domain;  // e.g. "zhongshan.corridor"
+  std::vector<Agency> agencies;
+  std::vector<HandlingCode> handling_codes;
+
+  // Returns the agency with this id, or nullptr. O(1).
+  const Agency* Find(std::string_view id) const;
+  // True when `code` is declared in handling_codes.
+  bool HasHandlingCode(std::string_view code) const;
+
+  // Builds the lookup index; ParseRegistry calls it. Call again after editing `agencies`.
+  void Reindex();
+
+ private:
+  absl::flat_hash_map<std::string, size_t> by_id_;
+};
+
+// Parses the registry sections of a config document. Fails with
+// INVALID_ARGUMENT naming the field (e.g. "agencies[2].id: duplicate 'zs-msa'")
+// on a missing trust_domain, a malformed or duplicate id, an unknown clearance
+// or a duplicate handling code. Thread-safe.
+absl::StatusOr<Registry> ParseRegistry(const YAML::Node& root);
+
+// True when `id` is a valid agency id: [a-z0-9][a-z0-9-]{0,62}.
+bool IsValidAgencyId(std::string_view id);
+
+}  // namespace corridor::policy
