@@ -1,0 +1,72 @@
+// Group commit: every durable change of the broker goes through one thread that
+// swaps out all pending tasks, lets each add its writes to one WriteBatch, writes
+// the batch with sync=true, and only then completes the tasks.
+//
+//   committer.Enqueue({.prepare = [&](rocksdb::WriteBatch& b) { b.Put(...); return OkStatus(); },
+//                      .done = [](absl::Status s) { /* durable when s.ok() */ }});
+//
+// Threading: Enqueue is thread-safe and never blocks on I/O. `prepare`, `done`
+// and the hooks run on the committer thread, in enqueue order; they must not
+// block (they may read RocksDB). A task whose prepare fails is rolled back out of
+// the batch and completed with that status; the rest of the batch goes on. A
+// failed write fails every task of the batch and puts the committer into a failed
+// state: later tasks complete with UNAVAILABLE (a disk that lost a synced write
+// is not trusted again without an operator).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "rocksdb/write_batch.h"
+
+namespace corridor::broker {
+
+class Store;
+
+class Committer {
+ public:
+  struct Task {
+    std::function<absl::Status(rocksdb::WriteBatch&)> prepare;
+    std::function<void(absl::Status)> done;
+  };
+  struct Hooks {
+    // Called once per batch after every prepare, before the write (e.g. to add counters).
+    std::function<void(rocksdb::WriteBatch&)> before_write;
+    // Called once per batch after the write and every `done`.
+    std::function<void(const absl::Status&)> after_batch;
+  };
+
+  Committer(Store* store, Hooks hooks, size_t max_batch = 4096);
+  ~Committer();  // Stop()s
+
+  void Start();
+  // Completes queued tasks, then joins the thread. Later Enqueues fail with UNAVAILABLE.
+  void Stop();
+
+  void Enqueue(Task task);
+
+  uint64_t batches() const { return batches_.load(std::memory_order_relaxed); }
+  uint64_t tasks() const { return tasks_.load(std::memory_order_relaxed); }
+
+ private:
+  void Run();
+
+  Store* const store_;
+  const Hooks hooks_;
+  const size_t max_batch_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Task> queue_;  // guarded by mu_
+  bool stopping_ = false;    // guarded by mu_
+  bool failed_ = false;      // committer thread only
+  std::thread thread_;
+  std::atomic<uint64_t> batches_{0};
+  std::atomic<uint64_t> tasks_{0};
+};
+
+}  // namespace corridor::broker

@@ -1,0 +1,97 @@
+#include "broker/config.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "yaml-cpp/yaml.h"
+
+namespace corridor::broker {
+
+extern const char kEmbeddedConfigYaml[];  // generated from deploy/corridord.yaml
+
+namespace {
+
+std::string Resolve(const std::string& p, const std::filesystem::path& base) {
+  if (p.empty()) return p;
+  std::filesystem::path path(p);
+  if (path.is_absolute()) return p;
+  return (base / path).lexically_normal().string();
+}
+
+absl::StatusOr<BrokerConfig> ParseOrThrow(std::string_view text,
+                                          const std::filesystem::path& base) {
+  YAML::Node root = YAML::Load(std::string(text));
+  if (!root.IsMap()) return absl::InvalidArgumentError("config: must be a YAML map");
+  BrokerConfig cfg;
+  const YAML::Node b = root["broker"];
+  if (!b || !b.IsMap()) return absl::InvalidArgumentError("broker: required section");
+  if (b["id"]) cfg.broker_id = b["id"].as<std::string>();
+  if (!policy::IsValidAgencyId(cfg.broker_id)) {
+    return absl::InvalidArgumentError("broker.id: must match [a-z0-9][a-z0-9-]{0,62}");
+  }
+  if (!b["listen"]) return absl::InvalidArgumentError("broker.listen: required");
+  cfg.listen = b["listen"].as<std::string>();
+  if (cfg.listen.find(':') == std::string::npos) {
+    return absl::InvalidArgumentError("broker.listen: must be host:port");
+  }
+  if (!b["data_dir"]) return absl::InvalidArgumentError("broker.data_dir: required");
+  cfg.data_dir = Resolve(b["data_dir"].as<std::string>(), base);
+  if (b["max_message_bytes"]) {
+    int64_t v = b["max_message_bytes"].as<int64_t>();
+    if (v < 1024 || v > 16 * 1024 * 1024) {
+      return absl::InvalidArgumentError("broker.max_message_bytes: must be 1 KiB to 16 MiB");
+    }
+    cfg.max_message_bytes = static_cast<size_t>(v);
+  }
+  const YAML::Node tls = b["tls"];
+  if (!tls || !tls.IsMap()) return absl::InvalidArgumentError("broker.tls: required section");
+  for (const char* f : {"cert", "key", "ca"}) {
+    if (!tls[f]) return absl::InvalidArgumentError(absl::StrCat("broker.tls.", f, ": required"));
+  }
+  cfg.tls.cert = Resolve(tls["cert"].as<std::string>(), base);
+  cfg.tls.key = Resolve(tls["key"].as<std::string>(), base);
+  cfg.tls.ca = Resolve(tls["ca"].as<std::string>(), base);
+  if (tls["crl_dir"]) cfg.tls.crl_dir = Resolve(tls["crl_dir"].as<std::string>(), base);
+  if (b["policy_dir"]) cfg.policy_dir = Resolve(b["policy_dir"].as<std::string>(), base);
+  auto registry = policy::ParseRegistry(root);
+  if (!registry.ok()) return registry.status();
+  cfg.registry = std::make_shared<const policy::Registry>(*std::move(registry));
+  return cfg;
+}
+
+}  // namespace
+
+absl::StatusOr<BrokerConfig> ParseConfig(std::string_view yaml_text,
+                                         const std::filesystem::path& base_dir) {
+  try {
+    return ParseOrThrow(yaml_text, base_dir);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("config: ", e.what()));
+  }
+}
+
+absl::StatusOr<BrokerConfig> LoadConfigFile(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("config: cannot read ", path.string()));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::filesystem::path base = std::filesystem::absolute(path).parent_path();
+  auto cfg = ParseConfig(ss.str(), base);
+  if (!cfg.ok()) {
+    return absl::Status(cfg.status().code(),
+                        absl::StrCat(path.string(), ": ", cfg.status().message()));
+  }
+  cfg->source = path.string();
+  return cfg;
+}
+
+std::string_view EmbeddedDefaultConfigText() { return kEmbeddedConfigYaml; }
+
+absl::StatusOr<BrokerConfig> EmbeddedDefaultConfig() {
+  auto cfg = ParseConfig(kEmbeddedConfigYaml, std::filesystem::current_path());
+  if (cfg.ok()) cfg->source = "<embedded>";
+  return cfg;
+}
+
+}  // namespace corridor::broker

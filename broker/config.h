@@ -1,0 +1,52 @@
+// Broker configuration: where to listen, where to store, which TLS files, which
+// policy, and the agency registry. YAML; see deploy/corridord.yaml (which is also
+// compiled in as the embedded default that serves the local demo).
+//
+//   CORRIDOR_ASSIGN_OR_RETURN(BrokerConfig cfg, LoadConfigFile("/etc/corridor/corridord.yaml"));
+//
+// A BrokerConfig is a plain value; the registry inside is shared and immutable.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "policy/registry.h"
+
+namespace corridor::broker {
+
+struct TlsFiles {
+  std::string cert;     // PEM, the broker's certificate (chain)
+  std::string key;      // PEM, its private key
+  std::string ca;       // PEM, the exchange CA that client certificates must chain to
+  std::string crl_dir;  // hashed CRL files (<hash>.r0); empty: no revocation checks
+};
+
+struct BrokerConfig {
+  std::string broker_id = "broker";
+  std::string listen = "127.0.0.1:7443";  // host:port; port 0 picks a free port
+  std::string data_dir = "./corridor-data";
+  size_t max_message_bytes = 256 * 1024;
+  TlsFiles tls;
+  std::string policy_dir;  // empty: permit every registered agency
+  std::shared_ptr<const policy::Registry> registry;
+  std::string source;  // the file it came from, or "<embedded>"
+};
+
+// Parses a config document. Relative paths are resolved against `base_dir`.
+// INVALID_ARGUMENT naming the field (e.g. "broker.listen: required") on error.
+absl::StatusOr<BrokerConfig> ParseConfig(std::string_view yaml_text,
+                                         const std::filesystem::path& base_dir);
+
+// Reads and parses `path`; relative paths inside resolve against its directory.
+// NOT_FOUND when the file cannot be read.
+absl::StatusOr<BrokerConfig> LoadConfigFile(const std::filesystem::path& path);
+
+// The compiled-in default (deploy/corridord.yaml), resolved against the current directory.
+std::string_view EmbeddedDefaultConfigText();
+absl::StatusOr<BrokerConfig> EmbeddedDefaultConfig();
+
+}  // namespace corridor::broker

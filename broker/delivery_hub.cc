@@ -1,0 +1,441 @@
+#include "broker/delivery_hub.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "broker/committer.h"
+#include "broker/store.h"
+#include "broker/validation.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace corridor::broker {
+namespace {
+
+bool Matches(const store::v1::SubscriptionRecord& rec, const v1::Delivery& d) {
+  if (d.addressed()) return true;
+  for (const std::string& f : rec.topic_filters()) {
+    if (TopicMatches(f, d.envelope().topic())) return true;
+  }
+  return false;
+}
+
+constexpr absl::Duration kDeadlineTick = absl::Milliseconds(50);
+
+}  // namespace
+
+DeliveryHub::DeliveryHub(Store* store, Committer* committer, FiltersChanged on_filters_changed)
+    : store_(store), committer_(committer), on_filters_changed_(std::move(on_filters_changed)) {}
+
+DeliveryHub::~DeliveryHub() { Stop(); }
+
+absl::Status DeliveryHub::Recover(const std::vector<std::string>& agencies) {
+  for (const std::string& a : agencies) {
+    auto head = store_->LastDeliverySeq(a);
+    if (!head.ok()) return head.status();
+    heads_[a] = *head;
+  }
+  std::unique_ptr<rocksdb::Iterator> it(
+      store_->db()->NewIterator(rocksdb::ReadOptions(), store_->cf(Store::kSubscriptions)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto sub = std::make_unique<Sub>();
+    if (!sub->record.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::DataLossError("subscriptions: unreadable record");
+    }
+    std::string prefix = AckPrefix(sub->record.agency_id(), sub->record.name());
+    std::unique_ptr<rocksdb::Iterator> acks(
+        store_->db()->NewIterator(rocksdb::ReadOptions(), store_->cf(Store::kAcks)));
+    for (acks->Seek(prefix); acks->Valid() && acks->key().starts_with(prefix); acks->Next()) {
+      if (acks->key().size() != prefix.size() + 8) continue;
+      uint64_t seq = ReadBe64(std::string_view(acks->key().data() + prefix.size(), 8));
+      if (seq >= sub->record.ack_floor()) sub->acked.insert(seq);
+    }
+    if (!acks->status().ok()) return FromRocks(acks->status(), "acks");
+    auto key = std::make_pair(sub->record.agency_id(), sub->record.name());
+    subs_[key] = std::move(sub);
+  }
+  return FromRocks(it->status(), "subscriptions");
+}
+
+std::vector<store::v1::SubscriptionRecord> DeliveryHub::subscriptions() const {
+  std::vector<store::v1::SubscriptionRecord> out;
+  for (const auto& [key, sub] : subs_) out.push_back(sub->record);
+  return out;
+}
+
+uint64_t DeliveryHub::head(const std::string& agency) const {
+  auto it = heads_.find(agency);
+  return it == heads_.end() ? 0 : it->second;
+}
+
+void DeliveryHub::Start() { thread_ = std::thread([this] { Run(); }); }
+
+void DeliveryHub::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool DeliveryHub::Post(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return false;
+    queue_.push_back(std::move(fn));
+  }
+  cv_.notify_one();
+  return true;
+}
+
+void DeliveryHub::HeadsAdvanced(std::vector<std::pair<std::string, uint64_t>> heads) {
+  Post([this, heads = std::move(heads)] {
+    for (const auto& [agency, head] : heads) {
+      uint64_t& h = heads_[agency];
+      h = std::max(h, head);
+    }
+  });
+}
+
+uint64_t DeliveryHub::Attach(const PeerIdentity& peer, SubscribeParams params,
+                             std::shared_ptr<DeliverySink> sink,
+                             ExchangeCore::OpenCallback opened) {
+  uint64_t id = next_session_.fetch_add(1);
+  bool posted = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      posted = true;
+      queue_.push_back([this, id, peer, params = std::move(params), sink = std::move(sink),
+                        opened = std::move(opened)]() mutable {
+        DoAttach(id, std::move(peer), std::move(params), std::move(sink), std::move(opened));
+      });
+    }
+  }
+  if (posted) {
+    cv_.notify_one();
+  } else {
+    opened(absl::UnavailableError("broker is shutting down"));
+  }
+  return id;
+}
+
+void DeliveryHub::Ack(uint64_t session, std::vector<uint64_t> seqs) {
+  Post([this, session, seqs = std::move(seqs)] {
+    Session* s = FindSession(session);
+    if (s == nullptr || !s->ready) return;
+    Sub* sub = s->sub;
+    for (uint64_t seq : seqs) {
+      if (s->inflight.erase(seq) == 0) continue;  // unknown, repeated or not ours
+      if (seq >= sub->record.ack_floor() && sub->acked.insert(seq).second) {
+        sub->new_acks.push_back(seq);
+        sub->dirty = true;
+      }
+    }
+    UpdateFloor(sub);
+  });
+}
+
+void DeliveryHub::Detach(uint64_t session) {
+  Post([this, session] {
+    if (Session* s = FindSession(session)) DropSession(s, absl::OkStatus(), /*close_sink=*/false);
+  });
+}
+
+void DeliveryHub::FillStatus(const PeerIdentity& caller, v1::StatusResponse base,
+                             ExchangeCore::StatusCallback done) {
+  auto done_shared = std::make_shared<ExchangeCore::StatusCallback>(std::move(done));
+  auto base_shared = std::make_shared<v1::StatusResponse>(std::move(base));
+  bool posted = Post([this, caller, base_shared, done_shared] {
+    v1::StatusResponse& base = *base_shared;
+    uint64_t deliveries = 0;
+    for (const auto& [agency, head] : heads_) deliveries += head;
+    base.set_deliveries_stored(deliveries);
+    base.set_connected_streams(static_cast<uint32_t>(sessions_.size()));
+    for (const auto& [key, sub] : subs_) {
+      if (caller.role != PeerRole::kAdmin && key.first != caller.agency_id) continue;
+      auto* st = base.add_subscriptions();
+      st->set_agency_id(key.first);
+      st->set_name(key.second);
+      *st->mutable_topic_filters() = sub->record.topic_filters();
+      st->set_ack_floor(sub->record.ack_floor());
+      uint64_t head = heads_.count(key.first) ? heads_[key.first] : 0;
+      st->set_queue_head(head);
+      uint64_t floor = sub->record.ack_floor();
+      uint64_t pending = head + 1 > floor ? head + 1 - floor : 0;
+      pending -= std::min<uint64_t>(pending, sub->acked.size());
+      st->set_pending(pending);
+      st->set_connected(sub->session != nullptr);
+    }
+    (*done_shared)(std::move(base));
+  });
+  if (!posted) (*done_shared)(std::move(*base_shared));
+}
+
+DeliveryHub::Session* DeliveryHub::FindSession(uint64_t id) {
+  auto it = sessions_.find(id);
+  return it == sessions_.end() ? nullptr : it->second.get();
+}
+
+void DeliveryHub::DropSession(Session* s, const absl::Status& why, bool close_sink) {
+  if (close_sink && s->sink) s->sink->Close(why);
+  if (s->sub != nullptr && s->sub->session == s) {
+    s->sub->session = nullptr;
+    UpdateFloor(s->sub);
+  }
+  sessions_.erase(s->id);
+}
+
+void DeliveryHub::DoAttach(uint64_t id, PeerIdentity peer, SubscribeParams params,
+                           std::shared_ptr<DeliverySink> sink,
+                           ExchangeCore::OpenCallback opened) {
+  auto key = std::make_pair(peer.agency_id, params.name);
+  auto session = std::make_unique<Session>();
+  session->id = id;
+  session->sink = std::move(sink);
+  session->max_in_flight = params.max_in_flight;
+  session->ack_deadline = params.ack_deadline;
+  Session* s = session.get();
+
+  auto it = subs_.find(key);
+  bool created = it == subs_.end();
+  Sub* sub;
+  if (created) {
+    auto fresh = std::make_unique<Sub>();
+    fresh->record.set_agency_id(peer.agency_id);
+    fresh->record.set_name(params.name);
+    *fresh->record.mutable_topic_filters() = {params.topic_filters.begin(),
+                                              params.topic_filters.end()};
+    uint64_t floor = params.start == v1::START_POSITION_NEW_ONLY ? head(peer.agency_id) + 1 : 1;
+    fresh->record.set_ack_floor(floor);
+    *fresh->record.mutable_created_at() =
+        google::protobuf::util::TimeUtil::GetCurrentTime();
+    fresh->record.set_created_by(peer.spiffe_id);
+    sub = fresh.get();
+    subs_[key] = std::move(fresh);
+  } else {
+    sub = it->second.get();
+    if (sub->session != nullptr) {
+      DropSession(sub->session,
+                  absl::AbortedError(absl::StrCat("subscription '", params.name,
+                                                  "' was taken over by another stream")),
+                  /*close_sink=*/true);
+    }
+  }
+  s->sub = sub;
+  sub->session = s;
+  s->replay = params.start == v1::START_POSITION_FROM_SEQ;
+  s->scan_pos = s->replay ? std::max<uint64_t>(1, params.start_seq) : sub->record.ack_floor();
+  sessions_[id] = std::move(session);
+
+  bool filters_changed =
+      !params.topic_filters.empty() &&
+      !std::equal(params.topic_filters.begin(), params.topic_filters.end(),
+                  sub->record.topic_filters().begin(), sub->record.topic_filters().end());
+  if (!created && !filters_changed) {
+    Activate(s, std::move(opened), /*created=*/false);
+    return;
+  }
+  if (filters_changed) {
+    *sub->record.mutable_topic_filters() = {params.topic_filters.begin(),
+                                            params.topic_filters.end()};
+  }
+  // Make the subscription (or its new filters) durable before anything flows.
+  store::v1::SubscriptionRecord record = sub->record;
+  auto opened_shared = std::make_shared<ExchangeCore::OpenCallback>(std::move(opened));
+  committer_->Enqueue(Committer::Task{
+      .prepare =
+          [this, record](rocksdb::WriteBatch& batch) {
+            auto s = batch.Put(store_->cf(Store::kSubscriptions),
+                               SubscriptionKey(record.agency_id(), record.name()),
+                               record.SerializeAsString());
+            if (!s.ok()) return FromRocks(s, "subscriptions");
+            on_filters_changed_(record.agency_id(), record.name(),
+                                {record.topic_filters().begin(), record.topic_filters().end()});
+            return absl::OkStatus();
+          },
+      .done =
+          [this, id, created, opened_shared](absl::Status st) {
+            bool posted = Post([this, id, created, opened_shared, st] {
+              Session* s = FindSession(id);
+              if (s == nullptr) {
+                if (!st.ok()) (*opened_shared)(st);
+                else (*opened_shared)(absl::AbortedError("subscription stream ended while opening"));
+                return;
+              }
+              if (!st.ok()) {
+                (*opened_shared)(st);
+                DropSession(s, st, /*close_sink=*/false);
+                return;
+              }
+              Activate(s, std::move(*opened_shared), created);
+            });
+            if (!posted) (*opened_shared)(absl::UnavailableError("broker is shutting down"));
+          }});
+}
+
+void DeliveryHub::Activate(Session* s, ExchangeCore::OpenCallback opened, bool created) {
+  s->ready = true;
+  v1::SubscriptionOpened info;
+  info.set_name(s->sub->record.name());
+  info.set_created(created);
+  info.set_ack_floor(s->sub->record.ack_floor());
+  info.set_queue_head(head(s->sub->record.agency_id()));
+  *info.mutable_topic_filters() = s->sub->record.topic_filters();
+  opened(std::move(info));
+  Pump(s);
+}
+
+void DeliveryHub::Pump(Session* s) {
+  if (!s->ready) return;
+  Sub* sub = s->sub;
+  const std::string& agency = sub->record.agency_id();
+  const uint64_t head_seq = head(agency);
+  if (s->scan_pos > head_seq || s->inflight.size() >= s->max_in_flight) return;
+  const std::string prefix = DeliveryPrefix(agency);
+  std::unique_ptr<rocksdb::Iterator> it(
+      store_->db()->NewIterator(rocksdb::ReadOptions(), store_->cf(Store::kDeliveries)));
+  const absl::Time now = absl::Now();
+  bool scanned = false;
+  for (it->Seek(DeliveryKey(agency, s->scan_pos));
+       it->Valid() && s->inflight.size() < s->max_in_flight; it->Next()) {
+    rocksdb::Slice k = it->key();
+    if (!k.starts_with(prefix) || k.size() != prefix.size() + 8) break;
+    uint64_t seq = ReadBe64(std::string_view(k.data() + prefix.size(), 8));
+    if (seq > head_seq) break;  // not yet acknowledged to its sender
+    s->scan_pos = seq + 1;
+    scanned = true;
+    if (!s->replay && (seq < sub->record.ack_floor() || sub->acked.count(seq))) continue;
+    auto d = std::make_shared<v1::Delivery>();
+    if (!d->ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      // A record we cannot read is never silently skipped: the stream ends and the
+      // operator sees why; the delivery stays queued.
+      DropSession(s, absl::DataLossError(absl::StrCat("delivery ", seq, " is unreadable")),
+                  /*close_sink=*/true);
+      return;
+    }
+    if (!Matches(sub->record, *d)) continue;
+    d->set_attempt(1);
+    d->set_subscription(sub->record.name());
+    s->inflight[seq] = Inflight{now + s->ack_deadline, 1, d};
+    s->sink->Send(std::move(d));
+  }
+  if (!it->status().ok()) {
+    DropSession(s, FromRocks(it->status(), "deliveries"), /*close_sink=*/true);
+    return;
+  }
+  if (scanned) UpdateFloor(sub);
+}
+
+void DeliveryHub::Redeliver(absl::Time now) {
+  for (auto& [id, session] : sessions_) {
+    Session* s = session.get();
+    if (!s->ready) continue;
+    for (auto& [seq, inf] : s->inflight) {
+      if (inf.deadline > now) continue;
+      auto again = std::make_shared<v1::Delivery>(*inf.delivery);
+      again->set_attempt(++inf.attempt);
+      inf.deadline = now + s->ack_deadline;
+      inf.delivery = again;
+      s->sink->Send(std::move(again));
+    }
+  }
+}
+
+void DeliveryHub::UpdateFloor(Sub* sub) {
+  uint64_t floor = sub->record.ack_floor();
+  if (Session* s = sub->session; s != nullptr && s->ready) {
+    uint64_t candidate = s->scan_pos;
+    if (!s->inflight.empty()) candidate = std::min(candidate, s->inflight.begin()->first);
+    if (s->replay) {
+      // A replay re-reads acked history; the floor only moves past what is acked.
+      candidate = floor;
+      while (sub->acked.count(candidate) && candidate <= s->scan_pos) ++candidate;
+    }
+    floor = std::max(floor, candidate);
+  } else {
+    while (sub->acked.count(floor)) ++floor;
+  }
+  if (floor == sub->record.ack_floor()) return;
+  sub->record.set_ack_floor(floor);
+  sub->acked.erase(sub->acked.begin(), sub->acked.lower_bound(floor));
+  sub->dirty = true;
+}
+
+void DeliveryHub::PersistDirty() {
+  for (auto& [key, sub] : subs_) {
+    if (!sub->dirty) continue;
+    sub->dirty = false;
+    store::v1::SubscriptionRecord record = sub->record;
+    std::vector<uint64_t> acks;
+    for (uint64_t seq : sub->new_acks) {
+      if (seq >= record.ack_floor()) acks.push_back(seq);
+    }
+    sub->new_acks.clear();
+    committer_->Enqueue(Committer::Task{
+        .prepare =
+            [this, record, acks = std::move(acks)](rocksdb::WriteBatch& batch) {
+              const std::string& a = record.agency_id();
+              const std::string& n = record.name();
+              rocksdb::Status s = batch.Put(store_->cf(Store::kSubscriptions),
+                                            SubscriptionKey(a, n), record.SerializeAsString());
+              if (s.ok()) {
+                s = batch.DeleteRange(store_->cf(Store::kAcks), AckKey(a, n, 0),
+                                      AckKey(a, n, record.ack_floor()));
+              }
+              for (uint64_t seq : acks) {
+                if (s.ok()) s = batch.Put(store_->cf(Store::kAcks), AckKey(a, n, seq), "");
+              }
+              return FromRocks(s, "acks");
+            },
+        .done = [](absl::Status) {}});  // a lost ack means a redelivery, never a loss
+  }
+}
+
+void DeliveryHub::Run() {
+  std::vector<std::function<void()>> work;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      bool has_inflight = false;
+      for (const auto& [id, s] : sessions_) has_inflight = has_inflight || !s->inflight.empty();
+      if (has_inflight) {
+        cv_.wait_for(lock, absl::ToChronoMilliseconds(kDeadlineTick),
+                     [&] { return stopping_ || !queue_.empty(); });
+      } else {
+        cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      }
+      if (stopping_) break;
+      work.swap(queue_);
+    }
+    for (auto& fn : work) fn();
+    work.clear();
+    std::vector<uint64_t> ids;
+    ids.reserve(sessions_.size());
+    for (const auto& [id, s] : sessions_) ids.push_back(id);
+    for (uint64_t id : ids) {
+      if (Session* s = FindSession(id)) Pump(s);
+    }
+    absl::Time now = absl::Now();
+    if (now >= next_deadline_check_) {
+      Redeliver(now);
+      next_deadline_check_ = now + kDeadlineTick;
+    }
+    PersistDirty();
+  }
+  // Stopping: run what was already posted (acks, detaches), persist, close every stream.
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    work.swap(queue_);
+  }
+  for (auto& fn : work) fn();
+  for (auto& [id, s] : sessions_) {
+    if (s->sink) s->sink->Close(absl::UnavailableError("broker is shutting down"));
+    if (s->sub) s->sub->session = nullptr;
+  }
+  sessions_.clear();
+  PersistDirty();
+}
+
+}  // namespace corridor::broker

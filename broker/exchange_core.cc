@@ -1,0 +1,393 @@
+#include "broker/exchange_core.h"
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "broker/committer.h"
+#include "broker/delivery_hub.h"
+#include "broker/store.h"
+#include "broker/validation.h"
+#include "common/status_macros.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace corridor::broker {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+constexpr char kNextExchangeSeq[] = "next_exchange_seq";
+constexpr uint32_t kMaxInFlightLimit = 4096;
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
+}
+
+}  // namespace
+
+absl::StatusOr<SubscribeParams> ParamsFromOpen(const v1::SubscriptionOpen& open) {
+  SubscribeParams p;
+  CORRIDOR_RETURN_IF_ERROR(ValidateSubscriptionName(open.name(), "open.name"));
+  p.name = open.name();
+  if (open.topic_filters_size() > 64) {
+    return absl::InvalidArgumentError("open.topic_filters: more than 64 filters");
+  }
+  for (int i = 0; i < open.topic_filters_size(); ++i) {
+    CORRIDOR_RETURN_IF_ERROR(
+        ValidateTopicFilter(open.topic_filters(i), absl::StrCat("open.topic_filters[", i, "]")));
+    p.topic_filters.push_back(open.topic_filters(i));
+  }
+  if (!v1::StartPosition_IsValid(open.start())) {
+    return absl::InvalidArgumentError("open.start: unknown value");
+  }
+  p.start = open.start();
+  if (p.start == v1::START_POSITION_FROM_SEQ && open.start_seq() == 0) {
+    return absl::InvalidArgumentError("open.start_seq: required (>= 1) with START_POSITION_FROM_SEQ");
+  }
+  p.start_seq = open.start_seq();
+  if (open.max_in_flight() > kMaxInFlightLimit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("open.max_in_flight: at most ", kMaxInFlightLimit));
+  }
+  if (open.max_in_flight() != 0) p.max_in_flight = open.max_in_flight();
+  if (open.ack_deadline_ms() != 0) {
+    if (open.ack_deadline_ms() < 100) {
+      return absl::InvalidArgumentError("open.ack_deadline_ms: at least 100");
+    }
+    p.ack_deadline = absl::Milliseconds(open.ack_deadline_ms());
+  }
+  return p;
+}
+
+std::shared_ptr<const DecisionPoint> MakePermitAllDecisionPoint() {
+  class PermitAll final : public DecisionPoint {
+   public:
+    Decision Decide(const v1::Envelope&, const policy::Agency&, const policy::Agency&,
+                    absl::Time) const override {
+      Decision d;
+      d.permit = true;
+      d.permit_rules = {"permit-all"};
+      d.reasons = {"no policy configured: every registered agency may receive"};
+      d.policy_version = version_;
+      return d;
+    }
+    absl::Status Redact(v1::Envelope*, const std::vector<std::string>& paths) const override {
+      if (paths.empty()) return absl::OkStatus();
+      return absl::UnimplementedError("the permit-all decision point never redacts");
+    }
+    const std::string& version() const override { return version_; }
+
+   private:
+    const std::string version_ = "permit-all";
+  };
+  return std::make_shared<PermitAll>();
+}
+
+class ExchangeCore::Impl {
+ public:
+  Impl(const BrokerConfig& config, std::unique_ptr<Store> store,
+       std::shared_ptr<const DecisionPoint> dp)
+      : config_(config),
+        store_(std::move(store)),
+        decision_point_(std::move(dp)),
+        committer_(store_.get(),
+                   Committer::Hooks{.before_write = [this](rocksdb::WriteBatch& b) { BeforeWrite(b); },
+                                    .after_batch = [this](const absl::Status& s) { AfterBatch(s); }}),
+        hub_(store_.get(), &committer_,
+             [this](const std::string& agency, const std::string& name,
+                    const std::vector<std::string>& filters) {
+               routes_[agency][name] = filters;
+             }) {}
+
+  absl::Status Recover() {
+    CORRIDOR_ASSIGN_OR_RETURN(uint64_t next, store_->GetCounter(kNextExchangeSeq));
+    next_exchange_seq_ = next == 0 ? 1 : next;
+    std::vector<std::string> agencies;
+    for (const auto& a : config_.registry->agencies) agencies.push_back(a.id);
+    CORRIDOR_RETURN_IF_ERROR(hub_.Recover(agencies));
+    for (const auto& a : agencies) heads_[a] = hub_.head(a);
+    for (const auto& rec : hub_.subscriptions()) {
+      routes_[rec.agency_id()][rec.name()] = {rec.topic_filters().begin(),
+                                               rec.topic_filters().end()};
+    }
+    started_at_ = absl::Now();
+    return absl::OkStatus();
+  }
+
+  void Start() {
+    committer_.Start();
+    hub_.Start();
+  }
+
+  void Shutdown() {
+    std::call_once(shutdown_once_, [this] {
+      hub_.Stop();
+      committer_.Stop();
+    });
+  }
+
+  void Submit(const PeerIdentity& peer, v1::Envelope env, SubmitCallback done) {
+    if (peer.role != PeerRole::kAgency) {
+      done(absl::PermissionDeniedError("only agency nodes may submit"));
+      return;
+    }
+    const policy::Agency* sender = config_.registry->Find(peer.agency_id);
+    if (sender == nullptr) {
+      done(absl::UnauthenticatedError(
+          absl::StrCat("agency '", peer.agency_id, "' is not registered")));
+      return;
+    }
+    EnvelopeLimits limits;
+    limits.max_message_bytes = config_.max_message_bytes;
+    if (auto s = ValidateEnvelope(env, peer, *config_.registry, limits, absl::Now()); !s.ok()) {
+      done(s);
+      return;
+    }
+    auto state = std::make_shared<SubmitState>();
+    state->peer = peer;
+    state->sender = sender;
+    state->env = std::move(env);
+    committer_.Enqueue(Committer::Task{
+        .prepare = [this, state](rocksdb::WriteBatch& batch) { return Prepare(*state, batch); },
+        .done =
+            [state, done = std::move(done)](absl::Status s) {
+              if (!s.ok()) {
+                done(s);
+              } else {
+                done(std::move(state->response));
+              }
+            }});
+  }
+
+  uint64_t Attach(const PeerIdentity& peer, SubscribeParams params,
+                  std::shared_ptr<DeliverySink> sink, OpenCallback opened) {
+    if (peer.role != PeerRole::kAgency || config_.registry->Find(peer.agency_id) == nullptr) {
+      opened(absl::PermissionDeniedError("only registered agency nodes may subscribe"));
+      return 0;
+    }
+    return hub_.Attach(peer, std::move(params), std::move(sink), std::move(opened));
+  }
+
+  void Ack(uint64_t session, std::vector<uint64_t> seqs) { hub_.Ack(session, std::move(seqs)); }
+  void Detach(uint64_t session) { hub_.Detach(session); }
+
+  void Status(const PeerIdentity& caller, StatusCallback done) {
+    v1::StatusResponse base;
+    base.set_broker_id(config_.broker_id);
+    base.set_trust_domain(config_.registry->trust_domain);
+    base.set_version(CORRIDOR_VERSION);
+    *base.mutable_started_at() = ToProto(started_at_);
+    base.set_exchanges_stored(exchanges_stored_.load(std::memory_order_relaxed));
+    base.set_caller(caller.spiffe_id);
+    base.set_policy_version(decision_point()->version());
+    hub_.FillStatus(caller, std::move(base), std::move(done));
+  }
+
+  void SetDecisionPoint(std::shared_ptr<const DecisionPoint> dp) {
+    std::atomic_store(&decision_point_, std::move(dp));
+  }
+  std::shared_ptr<const DecisionPoint> decision_point() const {
+    return std::atomic_load(&decision_point_);
+  }
+  uint64_t synced_writes() const { return store_->synced_writes(); }
+
+ private:
+  struct SubmitState {
+    PeerIdentity peer;
+    const policy::Agency* sender = nullptr;
+    v1::Envelope env;
+    v1::SubmitResponse response;
+  };
+
+  // Committer thread. Everything fallible happens before in-memory state changes.
+  absl::Status Prepare(SubmitState& st, rocksdb::WriteBatch& batch) {
+    const std::string dedupe_key = DedupeKey(st.peer.agency_id, st.env.client_message_id());
+    st.response.set_client_message_id(st.env.client_message_id());
+    if (auto it = pending_dedupe_.find(dedupe_key); it != pending_dedupe_.end()) {
+      FillDuplicate(it->second, st.response);
+      return absl::OkStatus();
+    }
+    auto stored = store_->Get(Store::kDedupe, dedupe_key);
+    if (stored.ok()) {
+      store::v1::DedupeRecord rec;
+      if (!rec.ParseFromString(*stored)) return absl::DataLossError("dedupe record unreadable");
+      FillDuplicate(rec, st.response);
+      return absl::OkStatus();
+    }
+    if (!absl::IsNotFound(stored.status())) return stored.status();
+
+    const absl::Time now = absl::Now();
+    const uint64_t exchange_seq = next_exchange_seq_;
+    v1::Envelope& env = st.env;
+    env.mutable_sender()->set_agency_id(st.peer.agency_id);
+    env.mutable_sender()->set_node(st.peer.node);
+    env.set_exchange_id(absl::StrCat(config_.broker_id, "-", exchange_seq));
+    *env.mutable_broker_time() = ToProto(now);
+
+    // Route: explicit addressees first (in the sender's order), then topic subscribers.
+    std::vector<std::pair<std::string, bool>> candidates;  // agency, addressed
+    std::set<std::string> seen{st.peer.agency_id};         // never back to the sender
+    for (const std::string& a : env.addressees()) {
+      if (seen.insert(a).second) candidates.emplace_back(a, true);
+    }
+    for (const auto& [agency, subs] : routes_) {
+      if (seen.count(agency)) continue;
+      bool match = false;
+      for (const auto& [name, filters] : subs) {
+        for (const auto& f : filters) match = match || TopicMatches(f, env.topic());
+      }
+      if (match && seen.insert(agency).second) candidates.emplace_back(agency, false);
+    }
+
+    // Decide and stage the deliveries.
+    std::shared_ptr<const DecisionPoint> dp = decision_point();
+    store::v1::StoredMessage message;
+    message.set_policy_version(dp->version());
+    std::vector<std::pair<std::string, uint64_t>> allocated;
+    absl::flat_hash_map<std::string, uint64_t> next_heads;
+    for (const auto& [agency_id, addressed] : candidates) {
+      const policy::Agency* recipient = config_.registry->Find(agency_id);
+      if (recipient == nullptr) continue;  // a stale subscription of a removed agency
+      Decision d = dp->Decide(env, *st.sender, *recipient, now);
+      if (!d.permit) {
+        message.set_withheld(message.withheld() + 1);
+        continue;
+      }
+      v1::Delivery delivery;
+      *delivery.mutable_envelope() = env;
+      if (!d.redact.empty()) {
+        CORRIDOR_RETURN_IF_ERROR(dp->Redact(delivery.mutable_envelope(), d.redact));
+        for (const auto& f : d.redact) delivery.add_redacted_fields(f);
+      }
+      delivery.set_addressed(addressed);
+      const uint64_t seq = heads_[agency_id] + 1 + next_heads.count(agency_id);
+      next_heads[agency_id] = seq;
+      delivery.set_seq(seq);
+      rocksdb::Status s = batch.Put(store_->cf(Store::kDeliveries), DeliveryKey(agency_id, seq),
+                                    delivery.SerializeAsString());
+      if (!s.ok()) return FromRocks(s, "deliveries");
+      auto* r = message.add_recipients();
+      r->set_agency_id(agency_id);
+      r->set_seq(seq);
+      for (const auto& f : d.redact) r->add_redacted_fields(f);
+      for (const auto& p : d.permit_rules) r->add_permit_rules(p);
+      allocated.emplace_back(agency_id, seq);
+    }
+    *message.mutable_envelope() = env;
+    store::v1::DedupeRecord dedupe;
+    dedupe.set_exchange_id(env.exchange_id());
+    *dedupe.mutable_broker_time() = env.broker_time();
+    for (const auto& r : message.recipients()) dedupe.add_recipients(r.agency_id());
+    dedupe.set_withheld(message.withheld());
+
+    rocksdb::Status s = batch.Put(store_->cf(Store::kMessages), MessageKey(exchange_seq),
+                                  message.SerializeAsString());
+    if (s.ok()) {
+      s = batch.Put(store_->cf(Store::kDedupe), dedupe_key, dedupe.SerializeAsString());
+    }
+    if (!s.ok()) return FromRocks(s, "messages");
+
+    // Commit point for in-memory state (the batch is rolled back on any error above).
+    ++next_exchange_seq_;
+    for (const auto& [agency, seq] : allocated) {
+      heads_[agency] = seq;
+      dirty_heads_.insert(agency);
+    }
+    batch_exchanges_++;
+    FillDuplicate(dedupe, st.response);
+    st.response.set_duplicate(false);
+    pending_dedupe_.emplace(dedupe_key, std::move(dedupe));
+    return absl::OkStatus();
+  }
+
+  static void FillDuplicate(const store::v1::DedupeRecord& rec, v1::SubmitResponse& out) {
+    out.set_exchange_id(rec.exchange_id());
+    *out.mutable_broker_time() = rec.broker_time();
+    *out.mutable_recipients() = rec.recipients();
+    out.set_withheld(rec.withheld());
+    out.set_duplicate(true);
+  }
+
+  void BeforeWrite(rocksdb::WriteBatch& batch) {
+    if (batch_exchanges_ == 0) return;
+    std::string v;
+    AppendBe64(&v, next_exchange_seq_);
+    batch.Put(store_->cf(Store::kMeta), kNextExchangeSeq, v);
+  }
+
+  void AfterBatch(const absl::Status& s) {
+    pending_dedupe_.clear();
+    if (s.ok()) exchanges_stored_.fetch_add(batch_exchanges_, std::memory_order_relaxed);
+    batch_exchanges_ = 0;
+    if (!s.ok() || dirty_heads_.empty()) {
+      dirty_heads_.clear();
+      return;
+    }
+    std::vector<std::pair<std::string, uint64_t>> heads;
+    heads.reserve(dirty_heads_.size());
+    for (const auto& a : dirty_heads_) heads.emplace_back(a, heads_[a]);
+    dirty_heads_.clear();
+    hub_.HeadsAdvanced(std::move(heads));
+  }
+
+  const BrokerConfig config_;
+  std::unique_ptr<Store> store_;
+  std::shared_ptr<const DecisionPoint> decision_point_;  // atomic_load/atomic_store
+  Committer committer_;
+  DeliveryHub hub_;
+  std::once_flag shutdown_once_;
+  absl::Time started_at_;
+  std::atomic<uint64_t> exchanges_stored_{0};
+
+  // Committer thread only (and Recover before Start).
+  uint64_t next_exchange_seq_ = 1;
+  absl::flat_hash_map<std::string, uint64_t> heads_;
+  std::set<std::string> dirty_heads_;
+  uint64_t batch_exchanges_ = 0;
+  absl::flat_hash_map<std::string, store::v1::DedupeRecord> pending_dedupe_;
+  std::map<std::string, std::map<std::string, std::vector<std::string>>> routes_;
+};
+
+ExchangeCore::ExchangeCore(BrokerConfig config, std::unique_ptr<Impl> impl)
+    : config_(std::move(config)), impl_(std::move(impl)) {}
+
+ExchangeCore::~ExchangeCore() { Shutdown(); }
+
+absl::StatusOr<std::unique_ptr<ExchangeCore>> ExchangeCore::Open(
+    const BrokerConfig& config, std::shared_ptr<const DecisionPoint> decision_point) {
+  if (config.registry == nullptr) return absl::InvalidArgumentError("config: no registry");
+  CORRIDOR_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(config.data_dir));
+  auto impl = std::make_unique<Impl>(config, std::move(store), std::move(decision_point));
+  CORRIDOR_RETURN_IF_ERROR(impl->Recover());
+  impl->Start();
+  return std::unique_ptr<ExchangeCore>(new ExchangeCore(config, std::move(impl)));
+}
+
+void ExchangeCore::Submit(const PeerIdentity& peer, v1::Envelope envelope, SubmitCallback done) {
+  impl_->Submit(peer, std::move(envelope), std::move(done));
+}
+uint64_t ExchangeCore::Attach(const PeerIdentity& peer, SubscribeParams params,
+                              std::shared_ptr<DeliverySink> sink, OpenCallback opened) {
+  return impl_->Attach(peer, std::move(params), std::move(sink), std::move(opened));
+}
+void ExchangeCore::Ack(uint64_t session, std::vector<uint64_t> seqs) {
+  impl_->Ack(session, std::move(seqs));
+}
+void ExchangeCore::Detach(uint64_t session) { impl_->Detach(session); }
+void ExchangeCore::Status(const PeerIdentity& caller, StatusCallback done) {
+  impl_->Status(caller, std::move(done));
+}
+void ExchangeCore::SetDecisionPoint(std::shared_ptr<const DecisionPoint> dp) {
+  impl_->SetDecisionPoint(std::move(dp));
+}
+std::shared_ptr<const DecisionPoint> ExchangeCore::decision_point() const {
+  return impl_->decision_point();
+}
+uint64_t ExchangeCore::synced_writes() const { return impl_->synced_writes(); }
+void ExchangeCore::Shutdown() { impl_->Shutdown(); }
+
+}  // namespace corridor::broker

@@ -1,0 +1,109 @@
+// ExchangeCore: the broker without its transport. Submissions are validated,
+// routed, decided, committed in group-committed synced batches and only then
+// acknowledged; deliveries flow from per-agency durable queues to attached
+// subscription sinks until acked.
+//
+//   auto core = ExchangeCore::Open(config, MakePermitAllDecisionPoint()).value();
+//   core->Submit(peer, envelope, [](absl::StatusOr<v1::SubmitResponse> r) { ... });
+//   core->Attach(peer, params, sink, [](absl::StatusOr<v1::SubscriptionOpened> r) { ... });
+//
+// No gRPC types here: the gRPC layer (broker/grpc/) turns calls into these.
+//
+// Threading: every public method is thread-safe and never blocks on I/O;
+// results arrive through callbacks that run on broker threads (the committer or
+// the delivery thread) and must not block either. Sinks are called on the
+// delivery thread. Lifetime: callers keep the core alive until Shutdown()
+// returns; after Shutdown no callback runs.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "broker/config.h"
+#include "broker/decision_point.h"
+#include "broker/identity.h"
+#include "corridor/v1/exchange.pb.h"
+
+namespace corridor::broker {
+
+// Where deliveries go: implemented by the transport. Methods are called on the
+// delivery thread and must not block.
+class DeliverySink {
+ public:
+  virtual ~DeliverySink() = default;
+  // One delivery (or a redelivery, attempt > 1). At most max_in_flight unacked
+  // deliveries are outstanding per sink, plus redeliveries of those.
+  virtual void Send(std::shared_ptr<const v1::Delivery> delivery) = 0;
+  // The core is done with this sink: taken over by a newer stream of the same
+  // subscription, or the broker is stopping. No Send follows.
+  virtual void Close(const absl::Status& why) = 0;
+};
+
+struct SubscribeParams {
+  std::string name;
+  std::vector<std::string> topic_filters;
+  v1::StartPosition start = v1::START_POSITION_DEFAULT;
+  uint64_t start_seq = 0;
+  uint32_t max_in_flight = 256;
+  absl::Duration ack_deadline = absl::Seconds(30);
+};
+
+// Checks and defaults SubscribeParams from the wire form (names the field on error).
+absl::StatusOr<SubscribeParams> ParamsFromOpen(const v1::SubscriptionOpen& open);
+
+class ExchangeCore {
+ public:
+  using SubmitCallback = std::function<void(absl::StatusOr<v1::SubmitResponse>)>;
+  using OpenCallback = std::function<void(absl::StatusOr<v1::SubscriptionOpened>)>;
+  using StatusCallback = std::function<void(v1::StatusResponse)>;
+
+  // Opens the store in config.data_dir, recovers counters and subscriptions and
+  // starts the committer and delivery threads.
+  static absl::StatusOr<std::unique_ptr<ExchangeCore>> Open(
+      const BrokerConfig& config, std::shared_ptr<const DecisionPoint> decision_point);
+  ~ExchangeCore();  // Shutdown()s
+
+  // Validates `envelope` from `peer` (an agency node) and commits it. `done` runs
+  // exactly once: inline for invalid input, else after the synced write. A known
+  // client_message_id answers with the first submission's outcome, duplicate = true.
+  void Submit(const PeerIdentity& peer, v1::Envelope envelope, SubmitCallback done);
+
+  // Opens or creates the durable subscription `params.name` of peer's agency and
+  // attaches `sink`; a stream already attached to it is closed (taken over).
+  // `opened` runs once; when OK, deliveries flow until Detach(session).
+  // Returns the session id for Ack/Detach.
+  uint64_t Attach(const PeerIdentity& peer, SubscribeParams params,
+                  std::shared_ptr<DeliverySink> sink, OpenCallback opened);
+  // Acknowledges deliveries of a session. Unknown or repeated seqs are ignored.
+  void Ack(uint64_t session, std::vector<uint64_t> seqs);
+  // Detaches a session; its unacked deliveries stay queued for the next attach.
+  void Detach(uint64_t session);
+
+  // A snapshot for the Admin service: agencies see their own subscriptions,
+  // admins see all.
+  void Status(const PeerIdentity& caller, StatusCallback done);
+
+  // Swaps the decision point; later submissions use the new one.
+  void SetDecisionPoint(std::shared_ptr<const DecisionPoint> decision_point);
+  std::shared_ptr<const DecisionPoint> decision_point() const;
+
+  const BrokerConfig& config() const { return config_; }
+  uint64_t synced_writes() const;
+
+  // Completes queued work, closes every sink, stops the threads. Idempotent.
+  void Shutdown();
+
+  class Impl;
+
+ private:
+  ExchangeCore(BrokerConfig config, std::unique_ptr<Impl> impl);
+  BrokerConfig config_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace corridor::broker

@@ -1,0 +1,161 @@
+#include "broker/store.h"
+
+#include "absl/strings/str_cat.h"
+#include "rocksdb/filter_policy.h"
+#include "rocksdb/table.h"
+
+namespace corridor::broker {
+namespace {
+
+const char* const kCfNames[Store::kNumCfs] = {"messages",      "deliveries", "dedupe",
+                                              "subscriptions", "acks",       "meta"};
+
+}  // namespace
+
+absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  std::string msg = absl::StrCat(absl::string_view(what.data(), what.size()), ": ", s.ToString());
+  if (s.IsNotFound()) return absl::NotFoundError(msg);
+  if (s.IsBusy() || s.IsTryAgain() || s.IsTimedOut()) return absl::UnavailableError(msg);
+  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+    return absl::FailedPreconditionError(msg);
+  }
+  if (s.IsInvalidArgument()) return absl::InvalidArgumentError(msg);
+  return absl::InternalError(msg);
+}
+
+void AppendBe64(std::string* out, uint64_t v) {
+  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>((v >> (i * 8)) & 0xff));
+}
+
+uint64_t ReadBe64(std::string_view b) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(b[i]);
+  return v;
+}
+
+std::string DeliveryPrefix(std::string_view agency) {
+  std::string k(agency);
+  k.push_back('\0');
+  return k;
+}
+
+std::string DeliveryKey(std::string_view agency, uint64_t seq) {
+  std::string k = DeliveryPrefix(agency);
+  AppendBe64(&k, seq);
+  return k;
+}
+
+std::string DedupeKey(std::string_view agency, std::string_view id) {
+  std::string k(agency);
+  k.push_back('\0');
+  k.append(id);
+  return k;
+}
+
+std::string SubscriptionKey(std::string_view agency, std::string_view name) {
+  return DedupeKey(agency, name);
+}
+
+std::string AckPrefix(std::string_view agency, std::string_view name) {
+  std::string k = SubscriptionKey(agency, name);
+  k.push_back('\0');
+  return k;
+}
+
+std::string AckKey(std::string_view agency, std::string_view name, uint64_t seq) {
+  std::string k = AckPrefix(agency, name);
+  AppendBe64(&k, seq);
+  return k;
+}
+
+std::string MessageKey(uint64_t exchange_seq) {
+  std::string k;
+  AppendBe64(&k, exchange_seq);
+  return k;
+}
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("data_dir ", dir.string(), ": ", ec.message()));
+  }
+  std::filesystem::permissions(dir, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace, ec);
+
+  rocksdb::DBOptions db_opts;
+  db_opts.create_if_missing = true;
+  db_opts.create_missing_column_families = true;
+  db_opts.IncreaseParallelism(2);
+  db_opts.max_background_jobs = 2;
+  db_opts.keep_log_file_num = 5;
+
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  rocksdb::ColumnFamilyOptions cf_opts;
+  cf_opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  cf_opts.compression = rocksdb::kLZ4Compression;
+  cf_opts.write_buffer_size = 64 << 20;
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_opts);
+  for (const char* name : kCfNames) cfs.emplace_back(name, cf_opts);
+
+  std::unique_ptr<Store> store(new Store());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(db_opts, dir.string(), cfs, &handles, &raw);
+  if (!s.ok()) return FromRocks(s, absl::StrCat("open ", dir.string()));
+  store->db_.reset(raw);
+  // handles[0] is the default CF, kept so it is destroyed with the others.
+  store->handles_.assign(handles.begin() + 1, handles.end());
+  store->handles_.push_back(handles[0]);
+  return store;
+}
+
+Store::~Store() {
+  if (db_) {
+    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+    db_->Close();
+  }
+}
+
+absl::StatusOr<std::string> Store::Get(Cf which, std::string_view key) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handles_[which],
+                               rocksdb::Slice(key.data(), key.size()), &value);
+  if (!s.ok()) return FromRocks(s, kCfNames[which]);
+  return value;
+}
+
+absl::Status Store::WriteSynced(rocksdb::WriteBatch* batch) {
+  rocksdb::WriteOptions opts;
+  opts.sync = true;
+  synced_writes_.fetch_add(1, std::memory_order_relaxed);
+  return FromRocks(db_->Write(opts, batch), "synced write");
+}
+
+absl::StatusOr<uint64_t> Store::LastDeliverySeq(std::string_view agency) const {
+  std::string upper = DeliveryPrefix(agency);
+  upper.append(8, '\xff');
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kDeliveries)));
+  it->SeekForPrev(upper);
+  if (!it->status().ok()) return FromRocks(it->status(), "deliveries");
+  if (!it->Valid()) return 0;
+  std::string prefix = DeliveryPrefix(agency);
+  rocksdb::Slice key = it->key();
+  if (key.size() != prefix.size() + 8 || !key.starts_with(prefix)) return 0;
+  return ReadBe64(std::string_view(key.data() + prefix.size(), 8));
+}
+
+absl::StatusOr<uint64_t> Store::GetCounter(std::string_view name) const {
+  auto v = Get(kMeta, name);
+  if (absl::IsNotFound(v.status())) return 0;
+  if (!v.ok()) return v.status();
+  if (v->size() != 8) return absl::DataLossError(absl::StrCat("meta counter has ", v->size(), " bytes"));
+  return ReadBe64(*v);
+}
+
+}  // namespace corridor::broker

@@ -1,0 +1,77 @@
+// The broker's RocksDB store: one DB, column families by purpose, and the key
+// encodings every part of the core agrees on.
+//
+//   messages       be64(exchange seq)                    -> store.v1.StoredMessage
+//   deliveries     agency \0 be64(seq)                    -> v1.Delivery (already redacted)
+//   dedupe         agency \0 client_message_id            -> store.v1.DedupeRecord
+//   subscriptions  agency \0 name                         -> store.v1.SubscriptionRecord
+//   acks           agency \0 name \0 be64(seq)            -> "" (acks above the ack floor)
+//   meta           name                                   -> value (counters)
+//
+// Lifetime: owned by ExchangeCore. Thread-safety: RocksDB handles are
+// thread-safe; writes go through the Committer so they share synced batches.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "rocksdb/db.h"
+
+namespace corridor::broker {
+
+// The one place rocksdb::Status becomes absl::Status.
+absl::Status FromRocks(const rocksdb::Status& s, std::string_view what);
+
+// Big-endian fixed-width encodings (keys sort numerically).
+void AppendBe64(std::string* out, uint64_t v);
+uint64_t ReadBe64(std::string_view bytes);  // bytes.size() >= 8
+
+std::string DeliveryKey(std::string_view agency, uint64_t seq);
+std::string DeliveryPrefix(std::string_view agency);  // agency \0
+std::string DedupeKey(std::string_view agency, std::string_view client_message_id);
+std::string SubscriptionKey(std::string_view agency, std::string_view name);
+std::string AckKey(std::string_view agency, std::string_view name, uint64_t seq);
+std::string AckPrefix(std::string_view agency, std::string_view name);
+std::string MessageKey(uint64_t exchange_seq);
+
+class Store {
+ public:
+  enum Cf { kMessages, kDeliveries, kDedupe, kSubscriptions, kAcks, kMeta, kNumCfs };
+
+  // Opens (creating if missing) the DB in `dir`. FAILED_PRECONDITION when another
+  // process holds it (RocksDB's LOCK), INTERNAL for corruption or I/O errors.
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::filesystem::path& dir);
+  ~Store();
+
+  rocksdb::DB* db() const { return db_.get(); }
+  rocksdb::ColumnFamilyHandle* cf(Cf which) const { return handles_[which]; }
+
+  // Point read. NOT_FOUND when absent. Thread-safe.
+  absl::StatusOr<std::string> Get(Cf which, std::string_view key) const;
+
+  // Synced write of a batch. Thread-safe (the Committer is the usual caller).
+  absl::Status WriteSynced(rocksdb::WriteBatch* batch);
+
+  // The highest seq stored for `agency` in deliveries, 0 when none.
+  absl::StatusOr<uint64_t> LastDeliverySeq(std::string_view agency) const;
+
+  // Reads a big-endian counter from meta; 0 when absent.
+  absl::StatusOr<uint64_t> GetCounter(std::string_view name) const;
+
+  // Total synced writes issued (for the load generator's fsync-vs-ack check).
+  uint64_t synced_writes() const { return synced_writes_.load(std::memory_order_relaxed); }
+
+ private:
+  Store() = default;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  std::atomic<uint64_t> synced_writes_{0};
+};
+
+}  // namespace corridor::broker
