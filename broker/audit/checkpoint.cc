@@ -79,9 +79,8 @@ std::vector<std::string_view> SplitLines(std::string_view text) {
 
 uint32_t ComputeKeyId(std::string_view name, const std::array<uint8_t, 32>& public_key) {
   const char type = static_cast<char>(kEd25519Type);
-  const Hash digest =
-      internal::Sha256({name, std::string_view("\n", 1), std::string_view(&type, 1),
-                        AsView(public_key)});
+  const Hash digest = internal::Sha256(
+      {name, std::string_view("\n", 1), std::string_view(&type, 1), AsView(public_key)});
   return uint32_t{digest[0]} << 24 | uint32_t{digest[1]} << 16 | uint32_t{digest[2]} << 8 |
          uint32_t{digest[3]};
 }
@@ -150,14 +149,13 @@ absl::StatusOr<VerifierKeyParts> ParseVerifierKey(std::string_view vkey) {
 bool VerifyEd25519(const std::array<uint8_t, 32>& public_key, std::string_view message,
                    std::string_view signature) {
   if (signature.size() != 64) return false;
-  UniquePkey key(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, public_key.data(),
-                                             public_key.size()));
+  UniquePkey key(
+      EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, public_key.data(), public_key.size()));
   UniqueMdCtx ctx(EVP_MD_CTX_new());
   if (key == nullptr || ctx == nullptr) return false;
   if (EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) != 1) return false;
   return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
-                          signature.size(),
-                          reinterpret_cast<const unsigned char*>(message.data()),
+                          signature.size(), reinterpret_cast<const unsigned char*>(message.data()),
                           message.size()) == 1;
 }
 
@@ -205,8 +203,8 @@ absl::StatusOr<UniquePkey> ParsePrivateKeyPem(std::string_view pem,
   pem_password_cb* no_passphrase = [](char*, int, int, void*) { return 0; };
   UniquePkey key(PEM_read_bio_PrivateKey(bio.get(), nullptr, no_passphrase, nullptr));
   if (key == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "audit signing key ", path.string(), " is not an unencrypted PEM private key"));
+    return absl::InvalidArgumentError(absl::StrCat("audit signing key ", path.string(),
+                                                   " is not an unencrypted PEM private key"));
   }
   if (EVP_PKEY_get_id(key.get()) != EVP_PKEY_ED25519) {
     return absl::InvalidArgumentError(
@@ -224,9 +222,8 @@ absl::StatusOr<UniquePkey> NewEd25519Key() {
 Cleansed PrivateKeyPem(EVP_PKEY* key) {
   UniqueBio bio(BIO_new(BIO_s_mem()));
   CheckOrDie(bio != nullptr, "BIO_new failed");
-  CheckOrDie(
-      PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) == 1,
-      "PEM_write_bio_PrivateKey failed");
+  CheckOrDie(PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) == 1,
+             "PEM_write_bio_PrivateKey failed");
   char* data = nullptr;
   const long size = BIO_get_mem_data(bio.get(), &data);
   CheckOrDie(size > 0 && data != nullptr, "BIO_get_mem_data failed");
@@ -307,7 +304,8 @@ absl::Status ValidateCheckpoint(const Checkpoint& checkpoint) {
 std::string CheckpointBody(const Checkpoint& checkpoint) {
   std::string body = absl::StrCat(checkpoint.origin, "\n", checkpoint.size, "\n",
                                   internal::Base64Encode(AsView(checkpoint.root)), "\n");
-  for (const std::string& extension : checkpoint.extensions) absl::StrAppend(&body, extension, "\n");
+  for (const std::string& extension : checkpoint.extensions)
+    absl::StrAppend(&body, extension, "\n");
   return body;
 }
 
@@ -383,11 +381,9 @@ absl::StatusOr<Ed25519Signer> Ed25519Signer::Generate(std::string key_name) {
   return FromKey(Share(std::move(key)), std::move(key_name));
 }
 
-absl::StatusOr<Ed25519Signer> Ed25519Signer::FromSeed(std::string_view seed,
-                                                      std::string key_name) {
+absl::StatusOr<Ed25519Signer> Ed25519Signer::FromSeed(std::string_view seed, std::string key_name) {
   if (seed.size() != 32) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("seed: ", seed.size(), " bytes, expected 32"));
+    return absl::InvalidArgumentError(absl::StrCat("seed: ", seed.size(), " bytes, expected 32"));
   }
   UniquePkey key(EVP_PKEY_new_raw_private_key(
       EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(seed.data()), 32));
@@ -425,11 +421,11 @@ std::string Ed25519Signer::Sign(std::string_view message) const {
              "EVP_DigestSignInit(Ed25519) failed");
   std::string signature(64, '\0');
   size_t length = signature.size();
-  CheckOrDie(EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(signature.data()),
-                            &length, reinterpret_cast<const unsigned char*>(message.data()),
-                            message.size()) == 1 &&
-                 length == 64,
-             "EVP_DigestSign(Ed25519) failed");
+  CheckOrDie(
+      EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(signature.data()), &length,
+                     reinterpret_cast<const unsigned char*>(message.data()), message.size()) == 1 &&
+          length == 64,
+      "EVP_DigestSign(Ed25519) failed");
   return signature;
 }
 
@@ -466,7 +462,8 @@ absl::StatusOr<std::string> VerifyNote(std::string_view note, std::string_view v
   const std::vector<std::string_view> lines = SplitLines(note);
   for (size_t i = 0; i < lines.size(); ++i) {
     if (std::optional<std::string> problem = LineProblem(lines[i])) {
-      return absl::InvalidArgumentError(absl::StrCat("note: malformed line ", i + 1, ": ", *problem));
+      return absl::InvalidArgumentError(
+          absl::StrCat("note: malformed line ", i + 1, ": ", *problem));
     }
   }
   // The text ends at the last blank line; everything after it is signatures.
@@ -510,10 +507,11 @@ absl::StatusOr<std::string> VerifyNote(std::string_view note, std::string_view v
     std::optional<std::string> blob = internal::Base64Decode(line.substr(space + 1));
     if (!blob.has_value()) return malformed("signature is not valid base64");
     if (blob->size() < 5) return malformed("signature shorter than a key id and one byte");
-    const auto byte = [&](size_t j) { return static_cast<uint32_t>(static_cast<uint8_t>((*blob)[j])); };
+    const auto byte = [&](size_t j) {
+      return static_cast<uint32_t>(static_cast<uint8_t>((*blob)[j]));
+    };
     signatures.push_back({line_number, std::string(name),
-                          byte(0) << 24 | byte(1) << 16 | byte(2) << 8 | byte(3),
-                          blob->substr(4)});
+                          byte(0) << 24 | byte(1) << 16 | byte(2) << 8 | byte(3), blob->substr(4)});
   }
 
   bool verified = false;
@@ -524,15 +522,15 @@ absl::StatusOr<std::string> VerifyNote(std::string_view note, std::string_view v
       continue;  // unknown keys are ignored (C2SP signed-note)
     }
     if (!VerifyEd25519(key.public_key, text, signature.signature)) {
-      return absl::PermissionDeniedError(absl::StrCat("note: bad signature by key ", key_label,
-                                                      " on line ", signature.line));
+      return absl::PermissionDeniedError(
+          absl::StrCat("note: bad signature by key ", key_label, " on line ", signature.line));
     }
     verified = true;
   }
   if (!verified) {
-    return absl::PermissionDeniedError(absl::StrCat("note: not signed by key ", key_label,
-                                                    "; signed only by unknown keys: ",
-                                                    absl::StrJoin(others, ", ")));
+    return absl::PermissionDeniedError(
+        absl::StrCat("note: not signed by key ", key_label,
+                     "; signed only by unknown keys: ", absl::StrJoin(others, ", ")));
   }
   return std::string(text);
 }

@@ -31,8 +31,8 @@ absl::StatusOr<Hash> ReadNode(const NodeReader& nodes, NodeId id) {
   absl::StatusOr<Hash> hash = nodes.GetNode(id);
   if (!hash.ok()) {
     return absl::Status(hash.status().code(),
-                        absl::StrCat("reading merkle node (level ", id.level, ", index ",
-                                     id.index, "): ", hash.status().message()));
+                        absl::StrCat("reading merkle node (level ", id.level, ", index ", id.index,
+                                     "): ", hash.status().message()));
   }
   return hash;
 }
@@ -169,9 +169,8 @@ absl::StatusOr<MerkleFrontier> MerkleFrontier::Parse(std::string_view bytes) {
   const size_t count = static_cast<size_t>(std::popcount(size));
   const size_t expected = kFrontierHeader + count * sizeof(Hash);
   if (bytes.size() != expected) {
-    return absl::InvalidArgumentError(absl::StrCat("merkle frontier: ", bytes.size(),
-                                                   " bytes, expected ", expected,
-                                                   " for a tree of ", size));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "merkle frontier: ", bytes.size(), " bytes, expected ", expected, " for a tree of ", size));
   }
   MerkleFrontier frontier;
   frontier.size_ = size;
@@ -226,8 +225,7 @@ MerkleFrontier::NodeCallback MemoryNodeStore::Recorder() {
 absl::StatusOr<Hash> MemoryNodeStore::GetNode(NodeId id) const {
   if (id.level >= levels_.size() || id.index >= levels_[id.level].size() ||
       !present_[id.level][id.index]) {
-    return absl::NotFoundError(
-        absl::StrCat("no node at level ", id.level, ", index ", id.index));
+    return absl::NotFoundError(absl::StrCat("no node at level ", id.level, ", index ", id.index));
   }
   return levels_[id.level][id.index];
 }
@@ -314,8 +312,8 @@ absl::StatusOr<std::vector<Hash>> ConsistencyProof(uint64_t old_size, uint64_t n
 absl::Status VerifyInclusion(uint64_t index, uint64_t size, const Hash& leaf_hash,
                              const std::vector<Hash>& proof, const Hash& root) {
   if (index >= size) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "inclusion proof: index ", index, " is not below the tree size ", size));
+    return absl::InvalidArgumentError(
+        absl::StrCat("inclusion proof: index ", index, " is not below the tree size ", size));
   }
   const size_t expected = InclusionProofLength(index, size);
   if (proof.size() != expected) {
@@ -329,9 +327,8 @@ absl::Status VerifyInclusion(uint64_t index, uint64_t size, const Hash& leaf_has
   Hash r = leaf_hash;
   for (const Hash& p : proof) {
     if (sn == 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("inclusion proof: more hashes than the path of index ", index,
-                       " in a tree of ", size));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "inclusion proof: more hashes than the path of index ", index, " in a tree of ", size));
     }
     if ((fn & 1) == 1 || fn == sn) {
       r = NodeHash(p, r);
@@ -346,13 +343,13 @@ absl::Status VerifyInclusion(uint64_t index, uint64_t size, const Hash& leaf_has
     sn >>= 1;
   }
   if (sn != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "inclusion proof: too few hashes for index ", index, " in a tree of ", size));
+    return absl::InvalidArgumentError(
+        absl::StrCat("inclusion proof: too few hashes for index ", index, " in a tree of ", size));
   }
   if (r != root) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("inclusion proof: computed root ", Short(r), " does not match root ",
-                     Short(root), " (index ", index, ", tree of ", size, ")"));
+    return absl::InvalidArgumentError(absl::StrCat("inclusion proof: computed root ", Short(r),
+                                                   " does not match root ", Short(root), " (index ",
+                                                   index, ", tree of ", size, ")"));
   }
   return absl::OkStatus();
 }
@@ -363,8 +360,8 @@ absl::Status VerifyConsistency(uint64_t old_size, uint64_t new_size, const Hash&
     return absl::InvalidArgumentError("consistency proof: old_size must be at least 1");
   }
   if (old_size > new_size) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "consistency proof: old_size ", old_size, " exceeds new_size ", new_size));
+    return absl::InvalidArgumentError(
+        absl::StrCat("consistency proof: old_size ", old_size, " exceeds new_size ", new_size));
   }
   if (old_size == new_size) {
     if (!proof.empty()) {
@@ -372,9 +369,9 @@ absl::Status VerifyConsistency(uint64_t old_size, uint64_t new_size, const Hash&
           "consistency proof: ", proof.size(), " hashes, expected 0 for equal sizes ", old_size));
     }
     if (old_root != new_root) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("consistency proof: roots ", Short(old_root), " and ", Short(new_root),
-                       " differ for the same size ", old_size));
+      return absl::InvalidArgumentError(absl::StrCat("consistency proof: roots ", Short(old_root),
+                                                     " and ", Short(new_root),
+                                                     " differ for the same size ", old_size));
     }
     return absl::OkStatus();
   }
@@ -420,8 +417,8 @@ absl::Status VerifyConsistency(uint64_t old_size, uint64_t new_size, const Hash&
     sn >>= 1;
   }
   if (sn != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "consistency proof: too few hashes from size ", old_size, " to ", new_size));
+    return absl::InvalidArgumentError(
+        absl::StrCat("consistency proof: too few hashes from size ", old_size, " to ", new_size));
   }
   if (fr != old_root) {
     return absl::InvalidArgumentError(absl::StrCat("consistency proof: computed old root ",
