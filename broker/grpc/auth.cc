@@ -1,0 +1,39 @@
+#include "broker/grpc/auth.h"
+
+#include <grpc/grpc_security_constants.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace corridor::broker::grpc_transport {
+
+absl::StatusOr<PeerIdentity> IdentityFromUris(const std::vector<std::string>& uri_sans,
+                                              const policy::Registry& registry) {
+  CORRIDOR_ASSIGN_OR_RETURN(std::string spiffe_id, SelectSpiffeId(uri_sans));
+  CORRIDOR_ASSIGN_OR_RETURN(PeerIdentity peer, ParseSpiffeId(spiffe_id, registry.trust_domain));
+  if (peer.role == PeerRole::kAgency && registry.Find(peer.agency_id) == nullptr) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("agency '", peer.agency_id, "' is not registered with this exchange"));
+  }
+  return peer;
+}
+
+absl::StatusOr<PeerIdentity> Authenticate(const grpc::CallbackServerContext& ctx,
+                                          const policy::Registry& registry) {
+  std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
+  if (auth == nullptr || !auth->IsPeerAuthenticated()) {
+    return absl::UnauthenticatedError("no verified client certificate");
+  }
+  std::vector<std::string> uris;
+  for (const auto& v : auth->FindPropertyValues(GRPC_PEER_URI_PROPERTY_NAME)) {
+    uris.emplace_back(v.data(), v.size());
+  }
+  if (uris.empty()) {
+    for (const auto& v : auth->FindPropertyValues(GRPC_PEER_SPIFFE_ID_PROPERTY_NAME)) {
+      uris.emplace_back(v.data(), v.size());
+    }
+  }
+  return IdentityFromUris(uris, registry);
+}
+
+}  // namespace corridor::broker::grpc_transport

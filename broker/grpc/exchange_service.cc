@@ -1,0 +1,382 @@
+#include "broker/grpc/exchange_service.h"
+
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <utility>
+
+#include "broker/grpc/auth.h"
+#include "broker/grpc/status_conversion.h"
+
+namespace corridor::broker::grpc_transport {
+namespace {
+
+// Requests of one SubmitStream being committed at once; further reads wait.
+constexpr size_t kMaxStreamInFlight = 1024;
+
+class SubmitStreamReactor final
+    : public grpc::ServerBidiReactor<v1::SubmitRequest, v1::SubmitStreamResponse> {
+ public:
+  SubmitStreamReactor(ExchangeCore* core, PeerIdentity peer) : core_(core), peer_(std::move(peer)) {
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      std::unique_lock<std::mutex> lock(mu_);
+      reads_done_ = true;
+      MaybeFinishLocked(lock);
+      return;
+    }
+    uint64_t index;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      index = base_ + slots_.size();
+      slots_.emplace_back();
+      ++pending_callbacks_;
+    }
+    std::string client_id = request_.envelope().client_message_id();
+    if (!request_.has_envelope()) {
+      Complete(index, client_id, absl::InvalidArgumentError("envelope: required"));
+    } else {
+      core_->Submit(peer_, std::move(*request_.mutable_envelope()),
+                    [this, index, client_id](absl::StatusOr<v1::SubmitResponse> r) {
+                      Complete(index, client_id, std::move(r));
+                    });
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (slots_.size() < kMaxStreamInFlight) {
+      StartRead(&request_);
+    } else {
+      read_paused_ = true;
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    writing_ = false;
+    if (!ok) {
+      broken_ = true;  // the client is gone; drop what remains
+    } else {
+      slots_.pop_front();
+      ++base_;
+    }
+    if (read_paused_ && slots_.size() < kMaxStreamInFlight && !broken_) {
+      read_paused_ = false;
+      StartRead(&request_);
+    }
+    WriteNextLocked(lock);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  struct Slot {
+    bool ready = false;
+    v1::SubmitStreamResponse response;
+  };
+
+  void Complete(uint64_t index, const std::string& client_id,
+                absl::StatusOr<v1::SubmitResponse> result) {
+    std::unique_lock<std::mutex> lock(mu_);
+    Slot& slot = slots_[index - base_];
+    slot.ready = true;
+    slot.response.set_client_message_id(client_id);
+    if (result.ok()) {
+      *slot.response.mutable_result() = std::move(*result);
+    } else {
+      slot.response.set_code(static_cast<int>(result.status().code()));
+      slot.response.set_error_message(std::string(result.status().message()));
+    }
+    --pending_callbacks_;
+    WriteNextLocked(lock);
+  }
+
+  // Writes the oldest reply when it is ready (replies go out in request order),
+  // or finishes once everything is answered.
+  void WriteNextLocked(std::unique_lock<std::mutex>& lock) {
+    if (writing_ || finished_) return;
+    if (!broken_ && !slots_.empty() && slots_.front().ready) {
+      writing_ = true;
+      const v1::SubmitStreamResponse* msg = &slots_.front().response;  // stable in a deque
+      lock.unlock();
+      StartWrite(msg);
+      return;
+    }
+    MaybeFinishLocked(lock);
+  }
+
+  void MaybeFinishLocked(std::unique_lock<std::mutex>& lock) {
+    if (finished_ || writing_ || pending_callbacks_ > 0) return;
+    if (!broken_ && !(reads_done_ && slots_.empty())) return;
+    finished_ = true;
+    lock.unlock();
+    Finish(broken_ ? grpc::Status(grpc::StatusCode::CANCELLED, "stream broken")
+                   : grpc::Status::OK);
+  }
+
+  ExchangeCore* const core_;
+  const PeerIdentity peer_;
+  v1::SubmitRequest request_;  // owned by the read in progress
+  std::mutex mu_;
+  std::deque<Slot> slots_;  // replies, oldest first
+  uint64_t base_ = 0;       // request index of slots_.front()
+  size_t pending_callbacks_ = 0;
+  bool writing_ = false;
+  bool reads_done_ = false;
+  bool read_paused_ = false;
+  bool broken_ = false;
+  bool finished_ = false;
+};
+
+class SubscribeReactor;
+
+// The core's handle on a Subscribe stream. Outlives the reactor (the core keeps a
+// shared_ptr); once the reactor is done, calls are dropped.
+class StreamSink final : public DeliverySink {
+ public:
+  explicit StreamSink(SubscribeReactor* reactor) : reactor_(reactor) {}
+  void Send(std::shared_ptr<const v1::Delivery> delivery) override;
+  void Close(const absl::Status& why) override;
+  void Opened(absl::StatusOr<v1::SubscriptionOpened> opened);
+  void Detach() {
+    std::lock_guard<std::mutex> lock(mu_);
+    reactor_ = nullptr;
+  }
+
+ private:
+  std::mutex mu_;
+  SubscribeReactor* reactor_;  // guarded by mu_
+};
+
+class SubscribeReactor final
+    : public grpc::ServerBidiReactor<v1::SubscribeRequest, v1::SubscribeResponse> {
+ public:
+  SubscribeReactor(ExchangeCore* core, PeerIdentity peer)
+      : core_(core), peer_(std::move(peer)), sink_(std::make_shared<StreamSink>(this)) {
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      // The client half-closed or went away: its unacked deliveries stay queued.
+      EndStream(grpc::Status::OK);
+      return;
+    }
+    if (!opened_requested_) {
+      opened_requested_ = true;
+      if (request_.request_case() != v1::SubscribeRequest::kOpen) {
+        EndStream(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                               "open: the first message must open a subscription"));
+        return;
+      }
+      auto params = ParamsFromOpen(request_.open());
+      if (!params.ok()) {
+        EndStream(ToGrpcStatus(params.status()));
+        return;
+      }
+      std::shared_ptr<StreamSink> sink = sink_;
+      uint64_t session = core_->Attach(peer_, *std::move(params), sink,
+                                       [sink](absl::StatusOr<v1::SubscriptionOpened> r) {
+                                         sink->Opened(std::move(r));
+                                       });
+      std::lock_guard<std::mutex> lock(mu_);
+      session_ = session;
+      return;  // the next read starts once the subscription is open
+    }
+    if (request_.request_case() != v1::SubscribeRequest::kAck) {
+      EndStream(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                             "request: after open, only acks are accepted"));
+      return;
+    }
+    std::vector<uint64_t> seqs(request_.ack().seqs().begin(), request_.ack().seqs().end());
+    uint64_t session;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      session = session_;
+    }
+    if (!seqs.empty()) core_->Ack(session, std::move(seqs));
+    StartRead(&request_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    writing_ = false;
+    outbox_.pop_front();
+    if (!ok) {
+      outbox_.clear();
+      end_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "stream broken");
+    }
+    WriteNextLocked(lock);
+  }
+
+  void OnDone() override {
+    sink_->Detach();
+    uint64_t session;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      session = session_;
+    }
+    if (session != 0) core_->Detach(session);
+    delete this;
+  }
+
+  // From the core, via StreamSink (never under mu_ of the sink's caller).
+  void OnOpened(absl::StatusOr<v1::SubscriptionOpened> opened) {
+    if (!opened.ok()) {
+      EndStream(ToGrpcStatus(opened.status()));
+      return;
+    }
+    auto msg = std::make_unique<v1::SubscribeResponse>();
+    *msg->mutable_opened() = std::move(*opened);
+    Enqueue(std::move(msg));
+    StartRead(&request_);
+  }
+
+  void Deliver(std::shared_ptr<const v1::Delivery> delivery) {
+    auto msg = std::make_unique<v1::SubscribeResponse>();
+    *msg->mutable_delivery() = *delivery;
+    Enqueue(std::move(msg));
+  }
+
+  void EndStream(grpc::Status status) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!end_status_) end_status_ = std::move(status);
+    WriteNextLocked(lock);
+  }
+
+ private:
+  void Enqueue(std::unique_ptr<v1::SubscribeResponse> msg) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (end_status_ || finished_) return;
+    outbox_.push_back(std::move(msg));
+    WriteNextLocked(lock);
+  }
+
+  void WriteNextLocked(std::unique_lock<std::mutex>& lock) {
+    if (writing_ || finished_) return;
+    if (end_status_) {
+      // Ending: what is queued but unwritten stays unacked, so it is redelivered later.
+      outbox_.clear();
+      finished_ = true;
+      grpc::Status status = *end_status_;
+      lock.unlock();
+      Finish(status);
+      return;
+    }
+    if (outbox_.empty()) return;
+    writing_ = true;
+    const v1::SubscribeResponse* msg = outbox_.front().get();
+    lock.unlock();
+    StartWrite(msg);
+  }
+
+  ExchangeCore* const core_;
+  const PeerIdentity peer_;
+  const std::shared_ptr<StreamSink> sink_;
+  v1::SubscribeRequest request_;
+  bool opened_requested_ = false;  // reads are serial, so no lock
+  std::mutex mu_;
+  uint64_t session_ = 0;
+  std::deque<std::unique_ptr<v1::SubscribeResponse>> outbox_;
+  bool writing_ = false;
+  bool finished_ = false;
+  std::optional<grpc::Status> end_status_;
+};
+
+void StreamSink::Send(std::shared_ptr<const v1::Delivery> delivery) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (reactor_ != nullptr) reactor_->Deliver(std::move(delivery));
+}
+
+void StreamSink::Close(const absl::Status& why) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (reactor_ != nullptr) reactor_->EndStream(ToGrpcStatus(why));
+}
+
+void StreamSink::Opened(absl::StatusOr<v1::SubscriptionOpened> opened) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (reactor_ != nullptr) reactor_->OnOpened(std::move(opened));
+}
+
+template <typename Req, typename Resp>
+class RejectingBidiReactor final : public grpc::ServerBidiReactor<Req, Resp> {
+ public:
+  explicit RejectingBidiReactor(grpc::Status status) { this->Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* ExchangeService::Submit(grpc::CallbackServerContext* ctx,
+                                                  const v1::SubmitRequest* request,
+                                                  v1::SubmitResponse* response) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  auto peer = Authenticate(*ctx, *core_->config().registry);
+  if (!peer.ok()) {
+    reactor->Finish(ToGrpcStatus(peer.status()));
+    return reactor;
+  }
+  if (!request->has_envelope()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "envelope: required"));
+    return reactor;
+  }
+  core_->Submit(*peer, request->envelope(),
+                [reactor, response](absl::StatusOr<v1::SubmitResponse> result) {
+                  if (!result.ok()) {
+                    reactor->Finish(ToGrpcStatus(result.status()));
+                    return;
+                  }
+                  *response = std::move(*result);
+                  reactor->Finish(grpc::Status::OK);
+                });
+  return reactor;
+}
+
+grpc::ServerBidiReactor<v1::SubmitRequest, v1::SubmitStreamResponse>*
+ExchangeService::SubmitStream(grpc::CallbackServerContext* ctx) {
+  auto peer = Authenticate(*ctx, *core_->config().registry);
+  if (!peer.ok()) {
+    return new RejectingBidiReactor<v1::SubmitRequest, v1::SubmitStreamResponse>(
+        ToGrpcStatus(peer.status()));
+  }
+  return new SubmitStreamReactor(core_, *std::move(peer));
+}
+
+grpc::ServerBidiReactor<v1::SubscribeRequest, v1::SubscribeResponse>* ExchangeService::Subscribe(
+    grpc::CallbackServerContext* ctx) {
+  auto peer = Authenticate(*ctx, *core_->config().registry);
+  if (!peer.ok()) {
+    return new RejectingBidiReactor<v1::SubscribeRequest, v1::SubscribeResponse>(
+        ToGrpcStatus(peer.status()));
+  }
+  if (peer->role != PeerRole::kAgency) {
+    return new RejectingBidiReactor<v1::SubscribeRequest, v1::SubscribeResponse>(grpc::Status(
+        grpc::StatusCode::PERMISSION_DENIED, "only agency nodes may subscribe to deliveries"));
+  }
+  return new SubscribeReactor(core_, *std::move(peer));
+}
+
+grpc::ServerUnaryReactor* AdminService::Status(grpc::CallbackServerContext* ctx,
+                                               const v1::StatusRequest* request,
+                                               v1::StatusResponse* response) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  auto peer = Authenticate(*ctx, *core_->config().registry);
+  if (!peer.ok()) {
+    reactor->Finish(ToGrpcStatus(peer.status()));
+    return reactor;
+  }
+  if (peer->role != PeerRole::kAgency && peer->role != PeerRole::kAdmin) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                                 "status is for agency nodes and admins"));
+    return reactor;
+  }
+  core_->Status(*peer, [reactor, response](v1::StatusResponse r) {
+    *response = std::move(r);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+}  // namespace corridor::broker::grpc_transport

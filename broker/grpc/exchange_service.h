@@ -1,0 +1,45 @@
+// corridor.v1.Exchange and corridor.v1.Admin over gRPC's callback API. Thin:
+// authenticate the peer, turn the request into an ExchangeCore call, turn the
+// result into the reply. Reactors never block: the core calls back on its own
+// threads, which then StartWrite/Finish.
+//
+// Lifetime: the services borrow the core, which must outlive the gRPC server.
+#pragma once
+
+#include <atomic>
+#include <functional>
+
+#include "broker/exchange_core.h"
+#include "corridor/v1/exchange.grpc.pb.h"
+
+namespace corridor::broker::grpc_transport {
+
+class ExchangeService final : public v1::Exchange::CallbackService {
+ public:
+  explicit ExchangeService(ExchangeCore* core) : core_(core) {}
+
+  grpc::ServerUnaryReactor* Submit(grpc::CallbackServerContext* ctx,
+                                   const v1::SubmitRequest* request,
+                                   v1::SubmitResponse* response) override;
+  grpc::ServerBidiReactor<v1::SubmitRequest, v1::SubmitStreamResponse>* SubmitStream(
+      grpc::CallbackServerContext* ctx) override;
+  grpc::ServerBidiReactor<v1::SubscribeRequest, v1::SubscribeResponse>* Subscribe(
+      grpc::CallbackServerContext* ctx) override;
+
+ private:
+  ExchangeCore* const core_;
+};
+
+class AdminService final : public v1::Admin::CallbackService {
+ public:
+  explicit AdminService(ExchangeCore* core) : core_(core) {}
+
+  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx,
+                                   const v1::StatusRequest* request,
+                                   v1::StatusResponse* response) override;
+
+ private:
+  ExchangeCore* const core_;
+};
+
+}  // namespace corridor::broker::grpc_transport
