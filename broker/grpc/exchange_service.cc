@@ -379,4 +379,25 @@ grpc::ServerUnaryReactor* AdminService::Status(grpc::CallbackServerContext* ctx,
   return reactor;
 }
 
+grpc::ServerUnaryReactor* AdminService::ReloadPolicy(grpc::CallbackServerContext* ctx,
+                                                     const v1::ReloadPolicyRequest* request,
+                                                     v1::ReloadPolicyResponse* response) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  auto peer = Authenticate(*ctx, *core_->config().registry);
+  if (!peer.ok()) {
+    reactor->Finish(ToGrpcStatus(peer.status()));
+    return reactor;
+  }
+  if (peer->role != PeerRole::kAdmin) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                                 "reloading policy needs an admin certificate"));
+    return reactor;
+  }
+  response->set_old_version(core_->decision_point()->version());
+  absl::Status s = reload_(peer->spiffe_id);
+  if (s.ok()) response->set_new_version(core_->decision_point()->version());
+  reactor->Finish(ToGrpcStatus(s));
+  return reactor;
+}
+
 }  // namespace corridor::broker::grpc_transport

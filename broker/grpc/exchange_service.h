@@ -32,14 +32,22 @@ class ExchangeService final : public v1::Exchange::CallbackService {
 
 class AdminService final : public v1::Admin::CallbackService {
  public:
-  explicit AdminService(ExchangeCore* core) : core_(core) {}
+  // Reloads policy for `who` (a SPIFFE id); returns the error that refused it.
+  // Runs on the calling gRPC thread: it reads a few small files.
+  using ReloadFn = std::function<absl::Status(const std::string& who)>;
+
+  AdminService(ExchangeCore* core, ReloadFn reload) : core_(core), reload_(std::move(reload)) {}
 
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx,
                                    const v1::StatusRequest* request,
                                    v1::StatusResponse* response) override;
+  grpc::ServerUnaryReactor* ReloadPolicy(grpc::CallbackServerContext* ctx,
+                                         const v1::ReloadPolicyRequest* request,
+                                         v1::ReloadPolicyResponse* response) override;
 
  private:
   ExchangeCore* const core_;
+  const ReloadFn reload_;
 };
 
 }  // namespace corridor::broker::grpc_transport

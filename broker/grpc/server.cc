@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "broker/grpc/exchange_service.h"
 #include "broker/grpc/tls.h"
+#include "broker/policy_loader.h"
 #include "common/status_macros.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
@@ -21,7 +22,9 @@ absl::StatusOr<std::unique_ptr<BrokerServer>> BrokerServer::Start(
   CORRIDOR_ASSIGN_OR_RETURN(server->core_,
                             ExchangeCore::Open(config, std::move(decision_point)));
   server->exchange_ = std::make_unique<ExchangeService>(server->core_.get());
-  server->admin_ = std::make_unique<AdminService>(server->core_.get());
+  ExchangeCore* core = server->core_.get();
+  server->admin_ = std::make_unique<AdminService>(
+      core, [config, core](const std::string& who) { return ReloadPolicy(config, core, who); });
 
   static std::once_flag once;
   std::call_once(once, [] {

@@ -1,0 +1,298 @@
+// ExchangeCore without gRPC: real RocksDB in a temp dir, a recording sink.
+#include "broker/exchange_core.h"
+
+#include <condition_variable>
+#include <future>
+#include <mutex>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/envelopes.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
+
+namespace corridor::broker {
+namespace {
+
+using ::corridor::testing::SampleTipOff;
+using ::corridor::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::UnorderedElementsAre;
+
+class RecordingSink : public DeliverySink {
+ public:
+  void Send(std::shared_ptr<const v1::Delivery> d) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    got_.push_back(*d);
+    cv_.notify_all();
+  }
+  void Close(const absl::Status& why) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = why;
+    cv_.notify_all();
+  }
+  // Waits until `n` deliveries arrived (or 10 s); returns them.
+  std::vector<v1::Delivery> WaitFor(size_t n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(10), [&] { return got_.size() >= n; });
+    return got_;
+  }
+  absl::Status WaitClosed() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(10), [&] { return closed_.has_value(); });
+    return closed_.value_or(absl::DeadlineExceededError("not closed"));
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<v1::Delivery> got_;
+  std::optional<absl::Status> closed_;
+};
+
+PeerIdentity Agency(const std::string& id) {
+  PeerIdentity p;
+  p.role = PeerRole::kAgency;
+  p.agency_id = id;
+  p.node = "node1";
+  p.spiffe_id = "spiffe://zhongshan.corridor/agency/" + id + "/node1";
+  return p;
+}
+
+class ExchangeCoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Open(); }
+
+  void Open() {
+    auto cfg = EmbeddedDefaultConfig();
+    ASSERT_TRUE(cfg.ok());
+    cfg->data_dir = (dir_.path() / "data").string();
+    auto core = ExchangeCore::Open(*cfg, MakePermitAllDecisionPoint());
+    ASSERT_TRUE(core.ok()) << core.status();
+    core_ = *std::move(core);
+  }
+  void Reopen() {
+    core_.reset();
+    Open();
+  }
+
+  absl::StatusOr<v1::SubmitResponse> Submit(const std::string& from, v1::Envelope e) {
+    std::promise<absl::StatusOr<v1::SubmitResponse>> p;
+    core_->Submit(Agency(from), std::move(e),
+                  [&](absl::StatusOr<v1::SubmitResponse> r) { p.set_value(std::move(r)); });
+    return p.get_future().get();
+  }
+
+  struct Attached {
+    uint64_t session;
+    std::shared_ptr<RecordingSink> sink;
+    absl::StatusOr<v1::SubscriptionOpened> opened;
+  };
+  Attached Attach(const std::string& agency, SubscribeParams params) {
+    Attached a;
+    a.sink = std::make_shared<RecordingSink>();
+    std::promise<absl::StatusOr<v1::SubscriptionOpened>> p;
+    a.session = core_->Attach(Agency(agency), std::move(params), a.sink,
+                              [&](absl::StatusOr<v1::SubscriptionOpened> r) { p.set_value(r); });
+    a.opened = p.get_future().get();
+    return a;
+  }
+
+  static SubscribeParams Params(const std::string& name, std::vector<std::string> filters = {}) {
+    SubscribeParams p;
+    p.name = name;
+    p.topic_filters = std::move(filters);
+    return p;
+  }
+
+  v1::StatusResponse Status(const PeerIdentity& who) {
+    std::promise<v1::StatusResponse> p;
+    core_->Status(who, [&](v1::StatusResponse r) { p.set_value(std::move(r)); });
+    return p.get_future().get();
+  }
+
+  ::corridor::testing::TempDir dir_;
+  std::unique_ptr<ExchangeCore> core_;
+};
+
+TEST_F(ExchangeCoreTest, AddressedMessageIsStampedAndDelivered) {
+  auto customs = Attach("zs-customs", Params("ops"));
+  ASSERT_TRUE(customs.opened.ok()) << customs.opened.status();
+  EXPECT_TRUE(customs.opened->created());
+
+  v1::Envelope e = SampleTipOff("tip-1");
+  e.add_addressees("zs-customs");
+  auto r = Submit("zs-police", e);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->duplicate());
+  EXPECT_THAT(r->recipients(), ElementsAre("zs-customs"));
+  EXPECT_EQ(r->exchange_id(), "zs-broker-1");
+
+  auto got = customs.sink->WaitFor(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].seq(), 1u);
+  EXPECT_TRUE(got[0].addressed());
+  EXPECT_EQ(got[0].attempt(), 1u);
+  EXPECT_EQ(got[0].subscription(), "ops");
+  EXPECT_EQ(got[0].envelope().sender().agency_id(), "zs-police");
+  EXPECT_EQ(got[0].envelope().sender().node(), "node1");
+  EXPECT_EQ(got[0].envelope().exchange_id(), r->exchange_id());
+  EXPECT_EQ(got[0].envelope().tip_off().location().waterway(), "磨刀门水道");
+  EXPECT_EQ(got[0].envelope().tip_off().vessel().name(), "粤中山渔运12345");
+}
+
+TEST_F(ExchangeCoreTest, TopicSubscribersReceiveAndSenderDoesNot) {
+  auto customs = Attach("zs-customs", Params("ops", {"smuggling.*"}));
+  auto msa = Attach("zs-msa", Params("ops", {"patrol.*"}));
+  auto police = Attach("zs-police", Params("ops", {"*"}));
+  ASSERT_TRUE(customs.opened.ok() && msa.opened.ok() && police.opened.ok());
+
+  auto r = Submit("zs-police", SampleTipOff("tip-1", "smuggling.frozen_goods"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(r->recipients(), UnorderedElementsAre("zs-customs"));
+  auto got = customs.sink->WaitFor(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_FALSE(got[0].addressed());
+  // A later patrol message reaches MSA and not customs; nothing ever reaches police.
+  auto r2 = Submit("zs-police", SampleTipOff("tip-2", "patrol.zs_north"));
+  ASSERT_TRUE(r2.ok());
+  EXPECT_THAT(r2->recipients(), ElementsAre("zs-msa"));
+  EXPECT_EQ(msa.sink->WaitFor(1).size(), 1u);
+  EXPECT_EQ(police.sink->WaitFor(0).size(), 0u);
+  EXPECT_EQ(customs.sink->WaitFor(1).size(), 1u);
+}
+
+TEST_F(ExchangeCoreTest, SameClientMessageIdIsStoredOnce) {
+  auto customs = Attach("zs-customs", Params("ops", {"smuggling.*"}));
+  auto first = Submit("zs-police", SampleTipOff("same-id"));
+  auto second = Submit("zs-police", SampleTipOff("same-id"));
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_FALSE(first->duplicate());
+  EXPECT_TRUE(second->duplicate());
+  EXPECT_EQ(first->exchange_id(), second->exchange_id());
+  EXPECT_EQ(first->recipients_size(), second->recipients_size());
+  // Another agency may use the same id: ids are per sender.
+  auto other = Submit("zs-msa", SampleTipOff("same-id"));
+  ASSERT_TRUE(other.ok());
+  EXPECT_FALSE(other->duplicate());
+  EXPECT_NE(other->exchange_id(), first->exchange_id());
+  auto st = Status(Agency("zs-customs"));
+  EXPECT_EQ(st.exchanges_stored(), 2u);
+  customs.sink->WaitFor(2);
+  ASSERT_EQ(st.subscriptions_size(), 1);
+  EXPECT_EQ(st.subscriptions(0).queue_head(), 2u);  // police's + msa's, not the duplicate
+}
+
+TEST_F(ExchangeCoreTest, InvalidInputIsRefusedAndNothingStored) {
+  v1::Envelope e = SampleTipOff("x");
+  e.mutable_sender()->set_agency_id("zs-customs");
+  EXPECT_THAT(Submit("zs-police", e), StatusIs(absl::StatusCode::kPermissionDenied,
+                                               HasSubstr("envelope.sender.agency_id")));
+  EXPECT_THAT(Submit("zs-police", v1::Envelope()), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(Status(Agency("zs-police")).exchanges_stored(), 0u);
+}
+
+TEST_F(ExchangeCoreTest, AckedIsNotRedeliveredUnackedIs) {
+  auto a = Attach("zs-customs", Params("ops", {"smuggling.*"}));
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Submit("zs-police", SampleTipOff(absl::StrCat("t", i))).ok());
+  auto got = a.sink->WaitFor(3);
+  ASSERT_EQ(got.size(), 3u);
+  core_->Ack(a.session, {1, 3});
+  core_->Detach(a.session);
+  auto b = Attach("zs-customs", Params("ops"));
+  ASSERT_TRUE(b.opened.ok());
+  EXPECT_FALSE(b.opened->created());
+  EXPECT_THAT(b.opened->topic_filters(), ElementsAre("smuggling.*"));  // kept
+  auto again = b.sink->WaitFor(1);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].seq(), 2u);
+  // Still only one: nothing else arrives.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(b.sink->WaitFor(1).size(), 1u);
+}
+
+TEST_F(ExchangeCoreTest, RedeliveredAfterAckDeadline) {
+  SubscribeParams p = Params("ops", {"smuggling.*"});
+  p.ack_deadline = absl::Milliseconds(200);
+  auto a = Attach("zs-customs", p);
+  ASSERT_TRUE(Submit("zs-police", SampleTipOff("t1")).ok());
+  auto got = a.sink->WaitFor(2);
+  ASSERT_GE(got.size(), 2u);
+  EXPECT_EQ(got[0].seq(), 1u);
+  EXPECT_EQ(got[1].seq(), 1u);
+  EXPECT_EQ(got[0].attempt(), 1u);
+  EXPECT_EQ(got[1].attempt(), 2u);
+}
+
+TEST_F(ExchangeCoreTest, NewerStreamTakesOverTheSubscription) {
+  auto a = Attach("zs-customs", Params("ops"));
+  auto b = Attach("zs-customs", Params("ops"));
+  ASSERT_TRUE(b.opened.ok());
+  EXPECT_THAT(a.sink->WaitClosed(), StatusIs(absl::StatusCode::kAborted, HasSubstr("taken over")));
+}
+
+TEST_F(ExchangeCoreTest, NewOnlySkipsTheBacklogFromSeqReplaysIt) {
+  v1::Envelope e = SampleTipOff("t1");
+  e.add_addressees("zs-customs");
+  ASSERT_TRUE(Submit("zs-police", e).ok());
+  SubscribeParams p = Params("fresh");
+  p.start = v1::START_POSITION_NEW_ONLY;
+  auto a = Attach("zs-customs", p);
+  ASSERT_TRUE(a.opened.ok());
+  EXPECT_EQ(a.opened->ack_floor(), 2u);
+  EXPECT_EQ(a.sink->WaitFor(0).size(), 0u);
+
+  SubscribeParams replay = Params("fresh");
+  replay.start = v1::START_POSITION_FROM_SEQ;
+  replay.start_seq = 1;
+  auto b = Attach("zs-customs", replay);
+  auto got = b.sink->WaitFor(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].seq(), 1u);
+}
+
+TEST_F(ExchangeCoreTest, StateSurvivesReopen) {
+  {
+    auto a = Attach("zs-customs", Params("ops", {"smuggling.*"}));
+    for (int i = 0; i < 4; ++i) {
+      ASSERT_TRUE(Submit("zs-police", SampleTipOff(absl::StrCat("t", i))).ok());
+    }
+    ASSERT_EQ(a.sink->WaitFor(4).size(), 4u);
+    core_->Ack(a.session, {1, 2, 4});
+    core_->Detach(a.session);
+  }
+  Reopen();
+  // The subscription (with its filters) still routes, the exchange ids continue,
+  // the dedupe table still knows old ids.
+  auto r = Submit("zs-police", SampleTipOff("t-after"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exchange_id(), "zs-broker-5");
+  EXPECT_THAT(r->recipients(), ElementsAre("zs-customs"));
+  auto dup = Submit("zs-police", SampleTipOff("t0"));
+  ASSERT_TRUE(dup.ok());
+  EXPECT_TRUE(dup->duplicate());
+  EXPECT_EQ(dup->exchange_id(), "zs-broker-1");
+  // Unacked 3 and the new 5 arrive; acked 1, 2, 4 do not.
+  auto b = Attach("zs-customs", Params("ops"));
+  ASSERT_TRUE(b.opened.ok());
+  auto got = b.sink->WaitFor(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].seq(), 3u);
+  EXPECT_EQ(got[1].seq(), 5u);
+}
+
+TEST_F(ExchangeCoreTest, OnlyAgenciesSubmitAndSubscribe) {
+  PeerIdentity auditor;
+  auditor.role = PeerRole::kAuditor;
+  auditor.node = "a1";
+  std::promise<absl::StatusOr<v1::SubmitResponse>> p;
+  core_->Submit(auditor, SampleTipOff("x"),
+                [&](absl::StatusOr<v1::SubmitResponse> r) { p.set_value(std::move(r)); });
+  EXPECT_THAT(p.get_future().get(), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(Submit("zz-unknown", SampleTipOff("x")),
+              StatusIs(absl::StatusCode::kUnauthenticated));
+}
+
+}  // namespace
+}  // namespace corridor::broker

@@ -1,0 +1,297 @@
+// End to end over real mTLS: submit, deliver, ack, redeliver, dedupe, stream order.
+#include <condition_variable>
+#include <mutex>
+#include <set>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/integration/broker_fixture.h"
+#include "tests/testing/envelopes.h"
+#include "tests/testing/status_matchers.h"
+
+namespace corridor::testing {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::UnorderedElementsAre;
+
+// Collects deliveries from a Subscription's thread.
+class Inbox {
+ public:
+  explicit Inbox(bool ack = true) : ack_(ack) {}
+  std::function<bool(const v1::Delivery&)> Handler() {
+    return [this](const v1::Delivery& d) {
+      std::lock_guard<std::mutex> lock(mu_);
+      got_.push_back(d);
+      cv_.notify_all();
+      return ack_;
+    };
+  }
+  std::vector<v1::Delivery> WaitFor(size_t n, absl::Duration timeout = absl::Seconds(10)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout), [&] { return got_.size() >= n; });
+    return got_;
+  }
+  std::vector<v1::Delivery> Now() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return got_;
+  }
+
+ private:
+  const bool ack_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<v1::Delivery> got_;
+};
+
+SubscriptionOptions Sub(const std::string& name, std::vector<std::string> filters = {}) {
+  SubscriptionOptions o;
+  o.open.set_name(name);
+  for (auto& f : filters) o.open.add_topic_filters(f);
+  o.initial_backoff = absl::Milliseconds(50);
+  return o;
+}
+
+class ExchangeE2eTest : public BrokerFixture {};
+
+TEST_F(ExchangeE2eTest, SubmitIsDeliveredToEverySubscriber) {
+  auto customs = Client("zs-customs");
+  auto coastguard = Client("zs-coastguard");
+  auto police = Client("zs-police");
+  ASSERT_TRUE(customs && coastguard && police);
+  Inbox customs_inbox, coastguard_inbox;
+  auto s1 = customs->Subscribe(Sub("duty", {"smuggling.*"}), customs_inbox.Handler());
+  auto s2 = coastguard->Subscribe(Sub("duty", {"smuggling.*"}), coastguard_inbox.Handler());
+  ASSERT_TRUE(s1->WaitOpened(absl::Seconds(5)).ok());
+  ASSERT_TRUE(s2->WaitOpened(absl::Seconds(5)).ok());
+
+  auto reply = police->Submit(SampleTipOff("tip-0001"));
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_THAT(reply->recipients(), UnorderedElementsAre("zs-customs", "zs-coastguard"));
+  EXPECT_EQ(reply->withheld(), 0u);
+
+  for (Inbox* inbox : {&customs_inbox, &coastguard_inbox}) {
+    auto got = inbox->WaitFor(1);
+    ASSERT_EQ(got.size(), 1u);
+    const v1::Envelope& e = got[0].envelope();
+    EXPECT_EQ(got[0].seq(), 1u);
+    EXPECT_EQ(e.exchange_id(), reply->exchange_id());
+    EXPECT_EQ(e.sender().agency_id(), "zs-police");  // from the certificate
+    EXPECT_EQ(e.sender().node(), "node1");
+    EXPECT_EQ(e.tip_off().location().waterway(), "磨刀门水道");
+    EXPECT_EQ(e.tip_off().cargo(), "冻品约20吨");
+  }
+}
+
+TEST_F(ExchangeE2eTest, AckedIsNotRedeliveredAfterReconnect) {
+  auto customs = Client("zs-customs");
+  auto police = Client("zs-police");
+  Inbox first;
+  auto s = customs->Subscribe(Sub("duty", {"smuggling.*"}), first.Handler());
+  ASSERT_TRUE(s->WaitOpened(absl::Seconds(5)).ok());
+  ASSERT_TRUE(police->Submit(SampleTipOff("tip-a")).ok());
+  ASSERT_EQ(first.WaitFor(1).size(), 1u);
+  // The ack travels on the stream; give it a moment before hanging up.
+  absl::SleepFor(absl::Milliseconds(300));
+  s->Stop();
+
+  ASSERT_TRUE(police->Submit(SampleTipOff("tip-b")).ok());
+  Inbox second;
+  auto s2 = customs->Subscribe(Sub("duty"), second.Handler());
+  auto opened = s2->WaitOpened(absl::Seconds(5));
+  ASSERT_TRUE(opened.ok());
+  EXPECT_FALSE(opened->created());
+  auto got = second.WaitFor(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].envelope().client_message_id(), "tip-b");
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(second.Now().size(), 1u);  // tip-a, acked, never came back
+}
+
+TEST_F(ExchangeE2eTest, UnackedIsRedeliveredAfterReconnect) {
+  auto customs = Client("zs-customs");
+  auto police = Client("zs-police");
+  Inbox no_ack(/*ack=*/false);
+  auto s = customs->Subscribe(Sub("duty", {"smuggling.*"}), no_ack.Handler());
+  ASSERT_TRUE(s->WaitOpened(absl::Seconds(5)).ok());
+  ASSERT_TRUE(police->Submit(SampleTipOff("tip-unacked")).ok());
+  ASSERT_EQ(no_ack.WaitFor(1).size(), 1u);
+  s->Stop();
+
+  Inbox again;
+  auto s2 = customs->Subscribe(Sub("duty"), again.Handler());
+  auto got = again.WaitFor(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].envelope().client_message_id(), "tip-unacked");
+  EXPECT_EQ(got[0].seq(), 1u);
+}
+
+TEST_F(ExchangeE2eTest, UnackedIsRedeliveredAfterAckDeadline) {
+  auto customs = Client("zs-customs");
+  auto police = Client("zs-police");
+  SubscriptionOptions o = Sub("duty", {"smuggling.*"});
+  o.open.set_ack_deadline_ms(300);
+  Inbox no_ack(/*ack=*/false);
+  auto s = customs->Subscribe(o, no_ack.Handler());
+  ASSERT_TRUE(s->WaitOpened(absl::Seconds(5)).ok());
+  ASSERT_TRUE(police->Submit(SampleTipOff("tip-slow")).ok());
+  auto got = no_ack.WaitFor(2);
+  ASSERT_GE(got.size(), 2u);
+  EXPECT_EQ(got[1].seq(), got[0].seq());
+  EXPECT_EQ(got[1].attempt(), 2u);
+}
+
+TEST_F(ExchangeE2eTest, OfflineAgencyGetsItsBacklogOnConnect) {
+  auto police = Client("zs-police");
+  // Nobody from MSA is connected; it is addressed explicitly.
+  for (int i = 0; i < 5; ++i) {
+    v1::Envelope e = SampleTipOff(absl::StrCat("for-msa-", i));
+    e.add_addressees("zs-msa");
+    auto r = police->Submit(e);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_THAT(r->recipients(), ElementsAre("zs-msa"));
+  }
+  auto msa = Client("zs-msa");
+  Inbox inbox;
+  auto s = msa->Subscribe(Sub("desk"), inbox.Handler());
+  auto got = inbox.WaitFor(5);
+  ASSERT_EQ(got.size(), 5u);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(got[i].seq(), static_cast<uint64_t>(i + 1));  // in order
+    EXPECT_EQ(got[i].envelope().client_message_id(), absl::StrCat("for-msa-", i));
+    EXPECT_TRUE(got[i].addressed());
+  }
+}
+
+TEST_F(ExchangeE2eTest, ResubmittedIdIsStoredOnce) {
+  auto police = Client("zs-police");
+  auto customs = Client("zs-customs");
+  Inbox inbox;
+  auto s = customs->Subscribe(Sub("duty", {"smuggling.*"}), inbox.Handler());
+  ASSERT_TRUE(s->WaitOpened(absl::Seconds(5)).ok());
+  auto a = police->Submit(SampleTipOff("dup-1"));
+  auto b = police->Submit(SampleTipOff("dup-1"));
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->exchange_id(), b->exchange_id());
+  EXPECT_FALSE(a->duplicate());
+  EXPECT_TRUE(b->duplicate());
+  ASSERT_EQ(inbox.WaitFor(1).size(), 1u);
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(inbox.Now().size(), 1u);
+  auto status = police->Status();
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->exchanges_stored(), 1u);
+}
+
+TEST_F(ExchangeE2eTest, PayloadCannotSpoofAnotherAgency) {
+  auto police = Client("zs-police");
+  v1::Envelope e = SampleTipOff("spoof-1");
+  e.mutable_sender()->set_agency_id("zs-customs");
+  auto r = police->Submit(e);
+  EXPECT_THAT(r.status(), StatusIs(absl::StatusCode::kPermissionDenied,
+                                   HasSubstr("envelope.sender.agency_id")));
+  e.mutable_sender()->set_agency_id("zs-police");
+  e.mutable_sender()->set_node("node7");
+  EXPECT_THAT(police->Submit(e).status(),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("envelope.sender.node")));
+}
+
+TEST_F(ExchangeE2eTest, BadInputGetsInvalidArgumentNamingTheField) {
+  auto police = Client("zs-police");
+  v1::Envelope big = SampleTipOff("big-1");
+  big.mutable_tip_off()->set_narrative(std::string(config_.max_message_bytes + 1, 'x'));
+  EXPECT_THAT(police->Submit(big).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("envelope: ")));
+  EXPECT_THAT(police->Submit(big).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("max_message_bytes")));
+  v1::Envelope bad = SampleTipOff("bad-1");
+  bad.mutable_tip_off()->mutable_vessel()->set_mmsi("41234");
+  EXPECT_THAT(police->Submit(bad).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("envelope.tip_off.vessel.mmsi")));
+  v1::Envelope no_topic = SampleTipOff("bad-2");
+  no_topic.clear_topic();
+  EXPECT_THAT(police->Submit(no_topic).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("envelope.topic")));
+  // A Subscribe whose first message is not an open is refused, naming it.
+  Inbox inbox;
+  SubscriptionOptions o = Sub("Bad Name");
+  auto s = police->Subscribe(o, inbox.Handler());
+  EXPECT_THAT(s->WaitOpened(absl::Seconds(5)).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("open.name")));
+}
+
+TEST_F(ExchangeE2eTest, SubmitStreamRepliesInOrderWithPerRequestErrors) {
+  auto police = Client("zs-police");
+  std::vector<v1::Envelope> batch;
+  for (int i = 0; i < 300; ++i) {
+    v1::Envelope e = SampleTipOff(absl::StrCat("s-", i));
+    if (i % 50 == 7) e.clear_topic();  // a bad one now and then
+    batch.push_back(e);
+  }
+  auto results = police->SubmitAll(batch, 64);
+  ASSERT_EQ(results.size(), batch.size());
+  std::set<std::string> ids;
+  for (int i = 0; i < 300; ++i) {
+    if (i % 50 == 7) {
+      EXPECT_THAT(results[i].status(),
+                  StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("envelope.topic")))
+          << i;
+    } else {
+      ASSERT_TRUE(results[i].ok()) << i << ": " << results[i].status();
+      EXPECT_EQ(results[i]->client_message_id(), absl::StrCat("s-", i));
+      ids.insert(results[i]->exchange_id());
+    }
+  }
+  EXPECT_EQ(ids.size(), 294u);
+}
+
+TEST_F(ExchangeE2eTest, NewerStreamTakesOverTheSubscription) {
+  auto customs = Client("zs-customs");
+  Inbox a, b;
+  std::mutex mu;
+  std::vector<absl::Status> ends;
+  auto s1 = customs->Subscribe(Sub("duty"), a.Handler(), [&](const absl::Status& s) {
+    std::lock_guard<std::mutex> lock(mu);
+    ends.push_back(s);
+  });
+  ASSERT_TRUE(s1->WaitOpened(absl::Seconds(5)).ok());
+  auto customs2 = Client("zs-customs");
+  auto s2 = customs2->Subscribe(Sub("duty"), b.Handler());
+  ASSERT_TRUE(s2->WaitOpened(absl::Seconds(5)).ok());
+  for (int i = 0; i < 50; ++i) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!ends.empty()) break;
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_FALSE(ends.empty());
+  EXPECT_THAT(ends[0], StatusIs(absl::StatusCode::kAborted, HasSubstr("taken over")));
+  s1->Stop();  // it would otherwise keep taking it back
+}
+
+TEST_F(ExchangeE2eTest, StatusShowsOwnSubscriptionsAdminSeesAll) {
+  auto customs = Client("zs-customs");
+  auto msa = Client("zs-msa");
+  Inbox a, b;
+  auto s1 = customs->Subscribe(Sub("duty", {"smuggling.*"}), a.Handler());
+  auto s2 = msa->Subscribe(Sub("desk"), b.Handler());
+  ASSERT_TRUE(s1->WaitOpened(absl::Seconds(5)).ok() && s2->WaitOpened(absl::Seconds(5)).ok());
+  auto mine = customs->Status();
+  ASSERT_TRUE(mine.ok()) << mine.status();
+  ASSERT_EQ(mine->subscriptions_size(), 1);
+  EXPECT_EQ(mine->subscriptions(0).agency_id(), "zs-customs");
+  EXPECT_TRUE(mine->subscriptions(0).connected());
+  EXPECT_EQ(mine->caller(), "spiffe://zhongshan.corridor/agency/zs-customs/node1");
+  auto admin = Client("admin");
+  auto all = admin->Status();
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(all->subscriptions_size(), 2);
+}
+
+}  // namespace
+}  // namespace corridor::testing
