@@ -271,6 +271,45 @@ TEST_F(SignedNoteTest, NoteSignedByAnotherKeyFails) {
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("bad signature")));
 }
 
+TEST_F(SignedNoteTest, RightKeyIdUnderAnotherNameIsAnUnknownKey) {
+  // The key is the (name, key id) pair: our valid signature relabelled with another name
+  // is a signature by an unknown key, so the note is not verified.
+  std::string relabelled = note_;
+  const size_t name_at = relabelled.find("corridor.example/audit ", body_.size());
+  ASSERT_NE(name_at, std::string::npos);
+  relabelled.replace(name_at, std::string("corridor.example/audit").size(),
+                     "corridor.example/other");
+  EXPECT_THAT(VerifyCheckpointNote(relabelled, signer_->VerifierKey()),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("signed only by unknown keys: corridor.example/other+")));
+}
+
+TEST_F(SignedNoteTest, TextMayContainBlankLines) {
+  // C2SP signed-note: the text ends at the last blank line of the note.
+  const std::string text = "first\n\nthird\n\n\nsixth\n";
+  absl::StatusOr<std::string> verified =
+      VerifyNote(signer_->SignNote(text), signer_->VerifierKey());
+  ASSERT_THAT(verified, IsOk());
+  EXPECT_EQ(*verified, text);
+}
+
+TEST_F(SignedNoteTest, NonCanonicalBase64IsRejected) {
+  // 68 bytes encode to 91 characters and one '='; the last character carries 4 data bits
+  // and 2 zero bits. Setting a zero bit decodes to the same bytes but is not canonical.
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string tampered = note_;
+  const size_t last = tampered.size() - 3;  // before "=\n"
+  ASSERT_EQ(tampered[last + 1], '=');
+  const size_t value = std::string(kAlphabet).find(tampered[last]);
+  ASSERT_EQ(value & 3, 0u);
+  tampered[last] = kAlphabet[value | 1];
+  EXPECT_EQ(DecodeBase64(tampered.substr(tampered.rfind(' ') + 1, 92)),
+            DecodeBase64(note_.substr(note_.rfind(' ') + 1, 92)));
+  EXPECT_THAT(VerifyNote(tampered, signer_->VerifierKey()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not valid base64")));
+}
+
 TEST_F(SignedNoteTest, ExtraSignaturesFromOtherKeysAreIgnored) {
   absl::StatusOr<Ed25519Signer> witness = Ed25519Signer::Generate("witness.example/w1");
   ASSERT_THAT(witness, IsOk());
