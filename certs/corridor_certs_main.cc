@@ -118,14 +118,14 @@ int Run(int argc, char** argv) {
   std::string ca_dir, trust_domain, kind, name, node, out_dir, file_name, serial, cert_file,
       crl_dir, show_file;
   std::vector<std::string> dns_names, ips;
-  int days = 0;
+  int init_days = 3650, issue_days = 397, crl_days = 30;
   bool json = false;
 
   CLI::App* init = app.add_subcommand("init", "create a CA for a trust domain");
   init->add_option("--ca-dir", ca_dir, "CA directory (created mode 0700)")->required();
   init->add_option("--trust-domain", trust_domain, "trust domain, e.g. zhongshan.corridor")
       ->required();
-  init->add_option("--days", days, "validity in days (default 3650)");
+  init->add_option("--days", init_days, "validity in days (default 3650)");
 
   CLI::App* issue = app.add_subcommand("issue", "issue a leaf certificate and key");
   issue->add_option("--ca-dir", ca_dir, "CA directory")->required();
@@ -140,7 +140,7 @@ int Run(int argc, char** argv) {
                     "file stem (default NAME, or NAME-NODE for an agency node other than node1)");
   issue->add_option("--dns", dns_names, "extra DNS SAN (repeatable)");
   issue->add_option("--ip", ips, "extra IP SAN (repeatable)");
-  issue->add_option("--days", days, "validity in days (default 397)");
+  issue->add_option("--days", issue_days, "validity in days (default 397)");
 
   CLI::App* revoke = app.add_subcommand("revoke", "revoke a certificate this CA issued");
   revoke->add_option("--ca-dir", ca_dir, "CA directory")->required();
@@ -153,7 +153,7 @@ int Run(int argc, char** argv) {
   CLI::App* crl = app.add_subcommand("crl", "write the CA's CRL in hashed form");
   crl->add_option("--ca-dir", ca_dir, "CA directory")->required();
   crl->add_option("--crl-dir", crl_dir, "CRL directory (gRPC set_crl_directory)")->required();
-  crl->add_option("--days", days, "nextUpdate in days (default 30)");
+  crl->add_option("--days", crl_days, "nextUpdate in days (default 30)");
 
   CLI::App* dev = app.add_subcommand("dev", "make the demo's full certificate set");
   dev->add_option("--out", out_dir, "output directory")->required();
@@ -172,7 +172,7 @@ int Run(int argc, char** argv) {
   }
 
   if (init->parsed()) {
-    absl::Status s = InitCa(ca_dir, trust_domain, days == 0 ? 3650 : days);
+    absl::Status s = InitCa(ca_dir, trust_domain, init_days);
     if (!s.ok()) return Fail(s);
     std::cout << "created CA for spiffe://" << trust_domain << " in " << ca_dir << "\n";
     return 0;
@@ -195,7 +195,7 @@ int Run(int argc, char** argv) {
     }
     opts.dns_names = dns_names;
     opts.ip_addresses = ips;
-    if (days != 0) opts.days = days;
+    opts.days = issue_days;
     opts.out_dir = out_dir;
     opts.name = !file_name.empty()                           ? file_name
                 : (kind == "agency" && node != kDefaultNode) ? name + "-" + node
@@ -230,7 +230,7 @@ int Run(int argc, char** argv) {
   }
 
   if (crl->parsed()) {
-    absl::Status s = WriteCrl(ca_dir, crl_dir, days == 0 ? 30 : days);
+    absl::Status s = WriteCrl(ca_dir, crl_dir, crl_days);
     if (!s.ok()) return Fail(s);
     absl::StatusOr<std::string> file = CrlFileName(std::filesystem::path(ca_dir) / "ca.crt");
     std::cout << "wrote CRL "

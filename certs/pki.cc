@@ -444,6 +444,11 @@ absl::StatusOr<IssuedCert> Issue(const fs::path& ca_dir, const IssueOptions& opt
                                       "\" contains a tab or newline");
   }
   CORRIDOR_ASSIGN_OR_RETURN(Ca ca, LoadCa(ca_dir));
+  std::error_code ec;
+  if (fs::equivalent(opts.out_dir, ca_dir, ec)) {
+    return absl::InvalidArgumentError("out_dir " + opts.out_dir.string() +
+                                      " is the CA dir; leaf files go elsewhere");
+  }
   CORRIDOR_RETURN_IF_ERROR(ValidateSpiffeId(opts.spiffe_id, ca.trust_domain));
   CORRIDOR_ASSIGN_OR_RETURN(SpiffeId id, ParseSpiffeId(opts.spiffe_id));
   CORRIDOR_ASSIGN_OR_RETURN(GeneralNamesPtr sans,
@@ -486,7 +491,6 @@ absl::StatusOr<IssuedCert> Issue(const fs::path& ca_dir, const IssueOptions& opt
 
   // Record first: a ledger row for a file that was never written is harmless,
   // a certificate missing from the ledger could not be revoked by serial.
-  std::error_code ec;
   fs::path recorded = fs::absolute(out.cert_path, ec);
   if (ec) recorded = out.cert_path;
   CORRIDOR_RETURN_IF_ERROR(

@@ -76,9 +76,8 @@ struct IssuedCert {
 // recorded in issued.tsv before either file is written.
 // INVALID_ARGUMENT if the SPIFFE id is malformed, not of the CA's trust domain
 // or not one of the four shapes, or for a bad name, DNS name, IP address or
-// days; NOT_FOUND if ca_dir holds no CA; FAILED_PRECONDITION if the CA has
-// expired or its key does not match its certificate; DATA_LOSS if a ledger is
-// corrupt.
+// days, or if out_dir is the CA dir; NOT_FOUND if ca_dir holds no CA; FAILED_PRECONDITION if the CA
+// has expired or its key does not match its certificate; DATA_LOSS if a ledger is corrupt.
 absl::StatusOr<IssuedCert> Issue(const std::filesystem::path& ca_dir, const IssueOptions& opts);
 
 // Records the revocation of a certificate this CA issued in revoked.tsv

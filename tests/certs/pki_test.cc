@@ -350,6 +350,17 @@ TEST_F(PkiTest, IssueRejectsBadOptions) {
   EXPECT_FALSE(fs::exists(out_dir() / "ok.key"));
 }
 
+TEST_F(PkiTest, IssueRefusesToWriteIntoTheCaDir) {
+  const std::string ca_key = Slurp(ca_dir() / "ca.key");
+  IssueOptions opts;
+  opts.spiffe_id = AdminId(kTd, "ca");
+  opts.out_dir = ca_dir() / ".";
+  opts.name = "ca";
+  EXPECT_THAT(Issue(ca_dir(), opts).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("CA dir")));
+  EXPECT_EQ(Slurp(ca_dir() / "ca.key"), ca_key);
+}
+
 TEST_F(PkiTest, IssueWithoutCaIsNotFound) {
   IssueOptions opts;
   opts.spiffe_id = AdminId(kTd, "ops1");
