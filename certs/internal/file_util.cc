@@ -116,8 +116,10 @@ absl::Status WriteFileAtomic(const std::filesystem::path& path, std::string_view
   return FsyncDir(dir);
 }
 
-absl::Status MakeDir(const std::filesystem::path& dir, mode_t mode, bool enforce_mode) {
-  if (dir.empty()) return absl::InvalidArgumentError("directory path is empty");
+absl::Status MakeDir(const std::filesystem::path& dir_in, mode_t mode, bool enforce_mode) {
+  if (dir_in.empty()) return absl::InvalidArgumentError("directory path is empty");
+  std::filesystem::path dir = dir_in.lexically_normal();
+  if (!dir.has_filename() && dir.has_parent_path()) dir = dir.parent_path();  // "a/b/" -> "a/b"
   if (dir.has_parent_path() && dir.parent_path() != dir) {
     std::error_code ec;
     std::filesystem::create_directories(dir.parent_path(), ec);
