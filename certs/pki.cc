@@ -46,6 +46,8 @@ constexpr char kCrlPem[] = "crl.pem";
 constexpr char kIssuedHeader[] = "# serial_hex\tspiffe_id\tnot_after\tpath\n";
 constexpr char kRevokedHeader[] = "# serial_hex\trevoked_at\n";
 
+constexpr char kCaCnPrefix[] = "Corridor exchange CA ";
+constexpr size_t kMaxCnLength = 64;  // RFC 5280 ub-common-name
 constexpr int kMaxDays = 36500;
 constexpr long kBackdateSeconds = 5 * 60;
 constexpr long kSecondsPerDay = 24 * 60 * 60;
@@ -396,6 +398,13 @@ absl::Status InitCa(const fs::path& ca_dir, std::string_view trust_domain, int d
   CORRIDOR_RETURN_IF_ERROR(ValidateTrustDomain(trust_domain));
   CORRIDOR_RETURN_IF_ERROR(CheckDays(days, "CA days"));
   if (ca_dir.empty()) return absl::InvalidArgumentError("CA dir path is empty");
+  const std::string cn = kCaCnPrefix + std::string(trust_domain);
+  if (cn.size() > kMaxCnLength) {
+    return absl::InvalidArgumentError(
+        "trust domain \"" + std::string(trust_domain) + "\" is too long for the CA's CN (\"" +
+        kCaCnPrefix + "<td>\" has at most 64 characters, so at most " +
+        std::to_string(kMaxCnLength - std::string_view(kCaCnPrefix).size()) + " for the td)");
+  }
   const fs::path key_path = ca_dir / kCaKey;
   if (internal::PathExists(key_path)) {
     return absl::AlreadyExistsError("a CA already exists in " + ca_dir.string() + " (" +
@@ -410,9 +419,9 @@ absl::Status InitCa(const fs::path& ca_dir, std::string_view trust_domain, int d
   if (!sans) return Internal("sk_GENERAL_NAME_new_null");
   CORRIDOR_RETURN_IF_ERROR(PushStringName(sans.get(), GEN_URI, TrustDomainId(trust_domain)));
   const std::time_t now = std::time(nullptr);
-  CORRIDOR_RETURN_IF_ERROR(FillCertificate(
-      cert.get(), /*issuer=*/nullptr, "Corridor exchange CA " + std::string(trust_domain),
-      now - kBackdateSeconds, now + days * kSecondsPerDay, key.get(), sans.get()));
+  CORRIDOR_RETURN_IF_ERROR(FillCertificate(cert.get(), /*issuer=*/nullptr, cn,
+                                           now - kBackdateSeconds, now + days * kSecondsPerDay,
+                                           key.get(), sans.get()));
   CORRIDOR_RETURN_IF_ERROR(internal::AddExtension(cert.get(), cert.get(), NID_basic_constraints,
                                                   "critical,CA:TRUE,pathlen:0"));
   CORRIDOR_RETURN_IF_ERROR(internal::AddExtension(cert.get(), cert.get(), NID_key_usage,

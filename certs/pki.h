@@ -41,7 +41,8 @@ namespace corridor::certs {
 //   issued.tsv   ledger of issued leaves: serial_hex, spiffe_id, not_after, cert path
 //   revoked.tsv  ledger of revocations: serial_hex, revoked_at
 // ALREADY_EXISTS if ca_dir/ca.key exists (nothing is changed then);
-// INVALID_ARGUMENT for an invalid trust domain or days outside 1..36500;
+// INVALID_ARGUMENT for an invalid trust domain (or one over 43 characters, as
+// the CN is limited to 64) or days outside 1..36500;
 // otherwise the filesystem's error (PERMISSION_DENIED, ...) naming the path.
 absl::Status InitCa(const std::filesystem::path& ca_dir, std::string_view trust_domain,
                     int days = 3650);

@@ -192,6 +192,10 @@ TEST_F(PkiTest, InitCaRejectsBadTrustDomainAndDays) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("Not Valid")));
   EXPECT_THAT(InitCa(scratch_.path() / "ca3", kTd, 0),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("days")));
+  // The CN "Corridor exchange CA <td>" must fit in 64 characters.
+  EXPECT_THAT(InitCa(scratch_.path() / "ca4", std::string(44, 'a')),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("too long")));
+  EXPECT_THAT(InitCa(scratch_.path() / "ca5", std::string(43, 'a')), IsOk());
   EXPECT_FALSE(fs::exists(scratch_.path() / "ca2" / "ca.key"));
   EXPECT_FALSE(fs::exists(scratch_.path() / "ca3" / "ca.key"));
 }
