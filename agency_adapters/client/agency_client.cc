@@ -117,9 +117,9 @@ std::vector<absl::StatusOr<v1::SubmitResponse>> AgencyClient::SubmitAll(
       if (answered > envelopes.size()) break;
     }
     *request.mutable_envelope() = envelopes[i];
-    grpc::WriteOptions wo;
-    if (i + 1 < envelopes.size()) wo.set_buffer_hint();
-    if (!stream->Write(request, wo)) break;
+    // No buffer_hint: a corked write waits for a later one, and the window may
+    // make this the last write for a while.
+    if (!stream->Write(request)) break;
   }
   stream->WritesDone();
   reader.join();
