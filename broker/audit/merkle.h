@@ -122,13 +122,13 @@ class MemoryNodeStore : public NodeReader {
 absl::StatusOr<Hash> RootAt(uint64_t size, const NodeReader& nodes);
 
 // RFC 9162 §2.1.3.1 PATH(index, D[size]): the audit path of leaf `index`, ordered from
-// the leaf's sibling up to the root's child. At most 2·log2(size) + 1 node reads.
+// the leaf's sibling up to the root's child. At most 2·⌈log2(size)⌉ node reads.
 // INVALID_ARGUMENT (naming `index`) if index >= size. Thread-safe if `nodes` is.
 absl::StatusOr<std::vector<Hash>> InclusionProof(uint64_t index, uint64_t size,
                                                  const NodeReader& nodes);
 
 // RFC 9162 §2.1.4.1 PROOF(old_size, D[new_size]) (via SUBPROOF). Empty when the sizes are
-// equal. At most 2·log2(new_size) + 1 node reads. INVALID_ARGUMENT (naming `old_size`)
+// equal. At most 2·⌈log2(new_size)⌉ node reads. INVALID_ARGUMENT (naming `old_size`)
 // if old_size == 0 or old_size > new_size. Thread-safe if `nodes` is.
 absl::StatusOr<std::vector<Hash>> ConsistencyProof(uint64_t old_size, uint64_t new_size,
                                                    const NodeReader& nodes);
