@@ -1,0 +1,141 @@
+// Redaction by payload field path with protobuf reflection.
+#include "policy/redact.h"
+
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+
+namespace corridor::policy {
+namespace {
+
+using ::corridor::testing::IsOk;
+using ::corridor::testing::StatusIs;
+using ::testing::HasSubstr;
+
+corridor::v1::Envelope TipOff() {
+  corridor::v1::Envelope m;
+  m.set_kind(corridor::v1::MESSAGE_KIND_TIP_OFF);
+  m.set_topic("smuggling.frozen_goods");
+  m.set_case_ref("中公水缉〔2025〕17号");
+  auto* t = m.mutable_tip_off();
+  t->mutable_vessel()->set_name("粤中山渔12345");
+  t->mutable_vessel()->set_mmsi("412345678");
+  t->mutable_location()->set_waterway("磨刀门水道");
+  t->set_cargo("冻品约20吨");
+  t->set_narrative("线人称今晚有快艇在磨刀门卸货");
+  t->mutable_informant()->set_name("张三");
+  t->mutable_informant()->set_contact("13800000000");
+  return m;
+}
+
+corridor::v1::Envelope CaseRecord() {
+  corridor::v1::Envelope m;
+  m.set_kind(corridor::v1::MESSAGE_KIND_CASE_RECORD);
+  auto* c = m.mutable_case_record();
+  c->set_title("磨刀门冻品走私案");
+  for (const auto& [name, id] : {std::pair{"陈某", "440000199001011234"},
+                                 std::pair{"林某", "440000198505051234"}, std::pair{"王某", ""}}) {
+    auto* s = c->add_suspects();
+    s->set_name(name);
+    s->set_id_number(id);
+  }
+  c->add_vessels()->set_name("粤中山渔12345");
+  return m;
+}
+
+TEST(PolicyRedactTest, ClearsANestedMessage) {
+  auto m = TipOff();
+  ASSERT_THAT(Redact(&m, {"tip_off.informant"}), IsOk());
+  EXPECT_FALSE(m.tip_off().has_informant());
+  EXPECT_EQ(m.tip_off().vessel().name(), "粤中山渔12345");
+}
+
+TEST(PolicyRedactTest, ClearsANestedScalar) {
+  auto m = TipOff();
+  ASSERT_THAT(Redact(&m, {"tip_off.informant.name", "tip_off.vessel.mmsi"}), IsOk());
+  EXPECT_EQ(m.tip_off().informant().name(), "");
+  EXPECT_EQ(m.tip_off().informant().contact(), "13800000000");
+  EXPECT_EQ(m.tip_off().vessel().mmsi(), "");
+  EXPECT_EQ(m.tip_off().vessel().name(), "粤中山渔12345");
+}
+
+TEST(PolicyRedactTest, APathThroughARepeatedFieldAppliesToEveryElement) {
+  auto m = CaseRecord();
+  ASSERT_THAT(Redact(&m, {"case_record.suspects.id_number"}), IsOk());
+  ASSERT_EQ(m.case_record().suspects_size(), 3);
+  for (const auto& s : m.case_record().suspects()) EXPECT_EQ(s.id_number(), "");
+  EXPECT_EQ(m.case_record().suspects(0).name(), "陈某");
+  EXPECT_EQ(m.case_record().suspects(1).name(), "林某");
+  ASSERT_THAT(Redact(&m, {"case_record.suspects"}), IsOk());
+  EXPECT_EQ(m.case_record().suspects_size(), 0);
+  EXPECT_EQ(m.case_record().vessels(0).name(), "粤中山渔12345");
+}
+
+TEST(PolicyRedactTest, ChineseTextIsIntactAfterRedaction) {
+  auto m = TipOff();
+  const auto before = m;
+  ASSERT_THAT(Redact(&m, {"tip_off.informant", "tip_off.vessel.mmsi"}), IsOk());
+  EXPECT_EQ(m.case_ref(), "中公水缉〔2025〕17号");
+  EXPECT_EQ(m.tip_off().location().waterway(), "磨刀门水道");
+  EXPECT_EQ(m.tip_off().cargo(), "冻品约20吨");
+  EXPECT_EQ(m.tip_off().narrative(), before.tip_off().narrative());
+  // The redacted copy still serializes and parses to the same text.
+  corridor::v1::Envelope round;
+  ASSERT_TRUE(round.ParseFromString(m.SerializeAsString()));
+  EXPECT_EQ(round.tip_off().narrative(), "线人称今晚有快艇在磨刀门卸货");
+  EXPECT_EQ(round.tip_off().vessel().name(), "粤中山渔12345");
+}
+
+TEST(PolicyRedactTest, APayloadThatIsNotSetIsLeftAlone) {
+  auto m = TipOff();
+  const std::string before = m.SerializeAsString();
+  ASSERT_THAT(Redact(&m, {"case_record.suspects.name", "patrol_report.track"}), IsOk());
+  EXPECT_TRUE(m.has_tip_off());
+  EXPECT_FALSE(m.has_case_record());
+  EXPECT_EQ(m.SerializeAsString(), before);
+  // An absent intermediate message is not created either.
+  m.mutable_tip_off()->clear_informant();
+  ASSERT_THAT(Redact(&m, {"tip_off.informant.name"}), IsOk());
+  EXPECT_FALSE(m.tip_off().has_informant());
+}
+
+TEST(PolicyRedactTest, TheWholePayloadCanBeWithheld) {
+  auto m = TipOff();
+  ASSERT_THAT(Redact(&m, {"tip_off"}), IsOk());
+  EXPECT_EQ(m.payload_case(), corridor::v1::Envelope::PAYLOAD_NOT_SET);
+  EXPECT_EQ(m.topic(), "smuggling.frozen_goods");
+}
+
+TEST(PolicyRedactTest, AnUnknownPathIsInvalidAndChangesNothing) {
+  auto m = TipOff();
+  const std::string before = m.SerializeAsString();
+  EXPECT_THAT(Redact(&m, {"tip_off.informant", "tip_off.informer"}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("unknown payload field path 'tip_off.informer'")));
+  EXPECT_EQ(m.SerializeAsString(), before);
+}
+
+TEST(PolicyRedactTest, ValidatePayloadPath) {
+  EXPECT_THAT(ValidatePayloadPath("tip_off.informant"), IsOk());
+  EXPECT_THAT(ValidatePayloadPath("case_record.suspects.id_number"), IsOk());
+  EXPECT_THAT(ValidatePayloadPath("patrol_report.track.point.lat"), IsOk());
+  EXPECT_THAT(ValidatePayloadPath("tip_off.expected_time.seconds"), IsOk());
+  EXPECT_THAT(ValidatePayloadPath(""), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ValidatePayloadPath("tip_off..name"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("empty segment")));
+  EXPECT_THAT(ValidatePayloadPath("topic"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is not a payload")));
+  EXPECT_THAT(ValidatePayloadPath("sender.agency_id"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is not a payload")));
+  EXPECT_THAT(
+      ValidatePayloadPath("case_record.offences.x"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'offences' is not a message")));
+  EXPECT_THAT(ValidatePayloadPath("tip_off.vessel.imo"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("corridor.v1.Vessel has no field 'imo'")));
+}
+
+}  // namespace
+}  // namespace corridor::policy
