@@ -78,9 +78,9 @@ absl::StatusOr<Registry> ParseRegistryOrThrow(const YAML::Node& root) {
     if (a["clearance"]) {
       agency.clearance = a["clearance"].as<std::string>();
       if (!kClearances.contains(agency.clearance)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(at, ".clearance: '", agency.clearance,
-                         "' is not one of unclassified, restricted, confidential, secret"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            at, ".clearance: '", agency.clearance,
+            "' is not one of unclassified, restricted, confidential, secret"));
       }
     }
     reg.agencies.push_back(std::move(agency));
