@@ -25,7 +25,11 @@ absl::Status RestrictProcessToTls13() {
         "[corridor_ssl]\n"
         "system_default = corridor_tls\n"
         "[corridor_tls]\n"
+        // gRPC 1.51 sets its own minimum (TLS 1.2) on every context it makes,
+        // which overrides MinProtocol; disabled protocols are options it never
+        // clears, so they hold.
         "MinProtocol = TLSv1.3\n"
+        "Protocol = -ALL, TLSv1.3\n"
         "CipherString = DEFAULT:@SECLEVEL=2\n";
     CONF* conf = NCONF_new(nullptr);
     BIO* bio = BIO_new_mem_buf(kConf, -1);
