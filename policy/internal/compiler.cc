@@ -789,32 +789,51 @@ class Compiler {
 
   // --- index -------------------------------------------------------------------
 
-  void BuildIndex() {
-    for (const Rule& r : p_->rules) {
-      // The first when-conjunct that pins the topic, if any.
-      const Node* pin = nullptr;
-      for (const Part& part : r.parts) {
-        if (part.unless) continue;
-        const Node& n = p_->nodes[part.node];
-        if (n.slot != kMsgTopic) continue;
-        if ((n.op == Op::kStrCmp && !n.negate) || n.op == Op::kStrIn ||
-            (n.op == Op::kStrLike && !n.glob.DottedPrefix().empty())) {
-          pin = &n;
-          break;
-        }
+  // The first when-conjunct of r that pins the topic, if any.
+  const Node* TopicPin(const Rule& r) const {
+    for (const Part& part : r.parts) {
+      if (part.unless) continue;
+      const Node& n = p_->nodes[part.node];
+      if (n.slot != kMsgTopic) continue;
+      if ((n.op == Op::kStrCmp && !n.negate) || n.op == Op::kStrIn ||
+          (n.op == Op::kStrLike && !n.glob.DottedPrefix().empty())) {
+        return &n;
       }
+    }
+    return nullptr;
+  }
+
+  static void AddToIndex(const Rule& r, const Node* pin, KindIndex* ix) {
+    ix->all.push_back(r.index);
+    if (pin == nullptr) {
+      ix->generic.push_back(r.index);
+    } else if (pin->op == Op::kStrCmp) {
+      ix->exact[pin->str].push_back(r.index);
+    } else if (pin->op == Op::kStrIn) {
+      for (const std::string& s : pin->str_set) ix->exact[s].push_back(r.index);
+    } else {
+      ix->prefix[pin->glob.DottedPrefix()].push_back(r.index);
+    }
+  }
+
+  // Per recipient index entries are bounded by agencies × rules × kinds.
+  static constexpr size_t kMaxRecipientIndexEntries = 8'000'000;
+
+  void BuildIndex() {
+    const size_t n_agencies = p_->agencies.size();
+    const bool per_recipient = n_agencies * p_->rules.size() * 4 <= kMaxRecipientIndexEntries;
+    if (per_recipient) p_->by_recipient.resize(n_agencies);
+    for (Rule& r : p_->rules) {
+      for (const AgencyFacts& a : p_->agencies) {
+        if (r.from.Match(a)) r.from_registered.Set(a.index);
+      }
+      const Node* pin = TopicPin(r);
       for (int k = 0; k <= 3; ++k) {
         if (k == 0 ? r.kinds != 0 : !r.KindMatch(k)) continue;
-        KindIndex& ix = p_->by_kind[k];
-        ix.all.push_back(r.index);
-        if (pin == nullptr) {
-          ix.generic.push_back(r.index);
-        } else if (pin->op == Op::kStrCmp) {
-          ix.exact[pin->str].push_back(r.index);
-        } else if (pin->op == Op::kStrIn) {
-          for (const std::string& s : pin->str_set) ix.exact[s].push_back(r.index);
-        } else {
-          ix.prefix[pin->glob.DottedPrefix()].push_back(r.index);
+        AddToIndex(r, pin, &p_->by_kind[k]);
+        if (!per_recipient) continue;
+        for (const AgencyFacts& a : p_->agencies) {
+          if (r.to.Match(a)) AddToIndex(r, pin, &p_->by_recipient[a.index][k]);
         }
       }
     }

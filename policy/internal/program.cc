@@ -372,17 +372,53 @@ bool RuleMatches(const Program& p, const Rule& r, const AgencyFacts& s, const Ag
 
 namespace {
 
+template <bool kCheckTo>
 inline void Visit(const Program& p, const std::vector<uint32_t>& list, const AgencyFacts& s,
                   const AgencyFacts& rc, const Facts& f, Verdict* v) {
+  const bool registered_sender = s.index >= 0;
   for (const uint32_t i : list) {
     const Rule& r = p.rules[i];
-    if (!r.from.Match(s) || !r.to.Match(rc)) continue;
+    if (registered_sender ? !r.from_registered.Test(s.index) : !r.from.Match(s)) continue;
+    if (kCheckTo && !r.to.Match(rc)) continue;
     const Tri t = EvalCondition(p, r, f);
     if (r.effect == Effect::kPermit) {
       if (t == Tri::kTrue) v->permits.push_back(i);
     } else if (t != Tri::kFalse) {
       v->forbids.push_back(i);
     }
+  }
+}
+
+template <bool kCheckTo>
+void VisitIndex(const Program& p, const KindIndex& ix, const AgencyFacts& s, const AgencyFacts& rc,
+                const Facts& f, Verdict* v) {
+  const absl::string_view topic = f.strs[kMsgTopic];
+  if (topic.empty()) {
+    Visit<kCheckTo>(p, ix.all, s, rc, f, v);
+    return;
+  }
+  Visit<kCheckTo>(p, ix.generic, s, rc, f, v);
+  bool several = false;
+  if (!ix.exact.empty()) {
+    auto it = ix.exact.find(topic);
+    if (it != ix.exact.end()) {
+      Visit<kCheckTo>(p, it->second, s, rc, f, v);
+      several = true;
+    }
+  }
+  if (!ix.prefix.empty()) {
+    for (size_t i = 0; i < topic.size(); ++i) {
+      if (topic[i] != '.') continue;
+      auto it = ix.prefix.find(topic.substr(0, i + 1));
+      if (it != ix.prefix.end()) {
+        Visit<kCheckTo>(p, it->second, s, rc, f, v);
+        several = true;
+      }
+    }
+  }
+  if (several) {
+    std::sort(v->permits.begin(), v->permits.end());
+    std::sort(v->forbids.begin(), v->forbids.end());
   }
 }
 
@@ -393,34 +429,10 @@ void DecideFacts(const Program& p, const AgencyFacts& s, const AgencyFacts& rc, 
   v->Clear();
   int64_t kind = f.Has(kMsgKind) ? f.ints[kMsgKind] : 0;
   if (kind < 0 || kind > 3) kind = 0;
-  const KindIndex& ix = p.by_kind[kind];
-  const absl::string_view topic = f.strs[kMsgTopic];
-  if (topic.empty()) {
-    Visit(p, ix.all, s, rc, f, v);
-    return;
-  }
-  Visit(p, ix.generic, s, rc, f, v);
-  bool several = false;
-  if (!ix.exact.empty()) {
-    auto it = ix.exact.find(absl::string_view(topic.data(), topic.size()));
-    if (it != ix.exact.end()) {
-      Visit(p, it->second, s, rc, f, v);
-      several = true;
-    }
-  }
-  if (!ix.prefix.empty()) {
-    for (size_t i = 0; i < topic.size(); ++i) {
-      if (topic[i] != '.') continue;
-      auto it = ix.prefix.find(absl::string_view(topic.data(), i + 1));
-      if (it != ix.prefix.end()) {
-        Visit(p, it->second, s, rc, f, v);
-        several = true;
-      }
-    }
-  }
-  if (several) {
-    std::sort(v->permits.begin(), v->permits.end());
-    std::sort(v->forbids.begin(), v->forbids.end());
+  if (rc.index >= 0 && static_cast<size_t>(rc.index) < p.by_recipient.size()) {
+    VisitIndex</*kCheckTo=*/false>(p, p.by_recipient[rc.index][kind], s, rc, f, v);
+  } else {
+    VisitIndex</*kCheckTo=*/true>(p, p.by_kind[kind], s, rc, f, v);
   }
 }
 

@@ -286,6 +286,7 @@ struct Rule {
   bool has_on = false, has_from = false, has_to = false;
   uint8_t kinds = 0;  // bit k for message kind k; 0 when `on` is absent
   SelectorSet from, to;
+  Bits from_registered;  // registry indices of the senders `from` admits
   std::vector<Part> parts;
   std::vector<std::string> redact;  // sorted, unique
   std::string because;
@@ -323,6 +324,10 @@ struct Program {
   std::vector<Rule> rules;           // permits and forbids, in bundle order
   std::vector<Rule> assertions;      // assert never
   std::array<KindIndex, 4> by_kind;  // [0]: kind unspecified
+  // by_recipient[i][k]: the rules of kind k whose `to` admits registered
+  // agency i (so only `from` and the condition remain to check). Empty when
+  // the registry × rules product is too large to index this way.
+  std::vector<std::array<KindIndex, 4>> by_recipient;
   absl::TimeZone tz = absl::UTCTimeZone();
   std::string tz_name = "UTC";
   Literals literals;
