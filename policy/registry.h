@@ -25,10 +25,10 @@ class Node;
 namespace corridor::policy {
 
 struct Agency {
-  std::string id;                   // [a-z0-9-]{1,63}, e.g. "zs-police"
-  std::string kind;                 // police, customs, maritime, coast_guard, …
-  std::string display_name;         // e.g. "中山市公安局水上分局"
-  std::string city;                 // e.g. "zhongshan"
+  std::string id;            // [a-z0-9-]{1,63}, e.g. "zs-police"
+  std::string kind;          // police, customs, maritime, coast_guard, …
+  std::string display_name;  // e.g. "中山市公安局水上分局"
+  std::string city;          // e.g. "zhongshan"
   std::vector<std::string> zones;   // defence zones it covers
   std::vector<std::string> groups;  // e.g. "anti-smuggling"
   // Highest classification it may receive, by the lower-case suffix of the
