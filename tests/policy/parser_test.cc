@@ -1,4 +1,7 @@
 // Syntax errors: position (file:line:col), the offending line, and a caret.
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -133,6 +136,23 @@ TEST(PolicyParserTest, DurationsNumbersAndWords) {
       "  && message.grading.credibility <= 3 && message.defence_zone == zs-north }\n"
       "  because \"x\";");
   EXPECT_TRUE(b.ok()) << b.status();
+}
+
+// The fuzzer's seed corpus: files named *error* are refused, the others load.
+TEST(PolicyParserTest, FuzzSeedCorpusLoadsOrFailsAsNamed) {
+  const auto dir = corridor::policy::testing::SourceDir() / "policy/fuzz/corpus";
+  int files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    auto b =
+        LoadBundleFromSources({{entry.path().filename().string(), text.str()}}, DemoRegistry());
+    const bool should_fail = entry.path().filename().string().find("error") != std::string::npos;
+    EXPECT_EQ(b.ok(), !should_fail) << entry.path() << ": " << b.status();
+    ++files;
+  }
+  EXPECT_GE(files, 8);
 }
 
 }  // namespace
