@@ -6,8 +6,11 @@
 
 namespace corridor::broker {
 
-Committer::Committer(Store* store, Hooks hooks, size_t max_batch)
-    : store_(store), hooks_(std::move(hooks)), max_batch_(max_batch) {}
+Committer::Committer(Store* store, Hooks hooks, size_t max_batch, absl::Duration idle_interval)
+    : store_(store),
+      hooks_(std::move(hooks)),
+      max_batch_(max_batch),
+      idle_interval_(idle_interval) {}
 
 Committer::~Committer() { Stop(); }
 
@@ -40,7 +43,13 @@ void Committer::Run() {
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      bool woke = cv_.wait_for(lock, absl::ToChronoMilliseconds(idle_interval_),
+                               [&] { return stopping_ || !queue_.empty(); });
+      if (!woke) {
+        lock.unlock();
+        if (hooks_.on_idle && !failed_) hooks_.on_idle();
+        continue;
+      }
       if (queue_.empty()) return;  // stopping and drained
       if (queue_.size() <= max_batch_) {
         tasks.swap(queue_);

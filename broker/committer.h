@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "rocksdb/write_batch.h"
 
 namespace corridor::broker {
@@ -39,9 +40,12 @@ class Committer {
     std::function<void(rocksdb::WriteBatch&)> before_write;
     // Called once per batch after the write and every `done`.
     std::function<void(const absl::Status&)> after_batch;
+    // Called when no task arrived for `idle_interval` (it may Enqueue).
+    std::function<void()> on_idle;
   };
 
-  Committer(Store* store, Hooks hooks, size_t max_batch = 4096);
+  Committer(Store* store, Hooks hooks, size_t max_batch = 4096,
+            absl::Duration idle_interval = absl::Milliseconds(200));
   ~Committer();  // Stop()s
 
   void Start();
@@ -59,6 +63,7 @@ class Committer {
   Store* const store_;
   const Hooks hooks_;
   const size_t max_batch_;
+  const absl::Duration idle_interval_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<Task> queue_;  // guarded by mu_

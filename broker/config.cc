@@ -54,6 +54,21 @@ absl::StatusOr<BrokerConfig> ParseOrThrow(std::string_view text,
   cfg.tls.ca = Resolve(tls["ca"].as<std::string>(), base);
   if (tls["crl_dir"]) cfg.tls.crl_dir = Resolve(tls["crl_dir"].as<std::string>(), base);
   if (b["policy_dir"]) cfg.policy_dir = Resolve(b["policy_dir"].as<std::string>(), base);
+  if (const YAML::Node a = b["audit"]; a) {
+    if (a["key_file"]) cfg.audit.key_file = Resolve(a["key_file"].as<std::string>(), base);
+    if (a["checkpoint_every"]) {
+      int64_t v = a["checkpoint_every"].as<int64_t>();
+      if (v < 1) return absl::InvalidArgumentError("broker.audit.checkpoint_every: must be >= 1");
+      cfg.audit.checkpoint_every = static_cast<uint64_t>(v);
+    }
+    if (a["checkpoint_interval_ms"]) {
+      int64_t v = a["checkpoint_interval_ms"].as<int64_t>();
+      if (v < 10) {
+        return absl::InvalidArgumentError("broker.audit.checkpoint_interval_ms: must be >= 10");
+      }
+      cfg.audit.checkpoint_interval = absl::Milliseconds(v);
+    }
+  }
   auto registry = policy::ParseRegistry(root);
   if (!registry.ok()) return registry.status();
   cfg.registry = std::make_shared<const policy::Registry>(*std::move(registry));

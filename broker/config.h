@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "policy/registry.h"
 
 namespace corridor::broker {
@@ -25,6 +26,12 @@ struct TlsFiles {
   std::string crl_dir;  // hashed CRL files (<hash>.r0); empty: no revocation checks
 };
 
+struct AuditSettings {
+  std::string key_file;  // Ed25519 checkpoint key (PEM); empty: <data_dir>/audit-signing.key
+  uint64_t checkpoint_every = 1000;                       // entries
+  absl::Duration checkpoint_interval = absl::Seconds(1);  // or this long, whichever first
+};
+
 struct BrokerConfig {
   std::string broker_id = "broker";
   std::string listen = "127.0.0.1:7443";  // host:port; port 0 picks a free port
@@ -32,6 +39,7 @@ struct BrokerConfig {
   size_t max_message_bytes = 256 * 1024;
   TlsFiles tls;
   std::string policy_dir;  // empty: permit every registered agency
+  AuditSettings audit;
   std::shared_ptr<const policy::Registry> registry;
   std::string source;  // the file it came from, or "<embedded>"
 };

@@ -24,8 +24,12 @@ constexpr absl::Duration kDeadlineTick = absl::Milliseconds(50);
 
 }  // namespace
 
-DeliveryHub::DeliveryHub(Store* store, Committer* committer, FiltersChanged on_filters_changed)
-    : store_(store), committer_(committer), on_filters_changed_(std::move(on_filters_changed)) {}
+DeliveryHub::DeliveryHub(Store* store, Committer* committer, FiltersChanged on_filters_changed,
+                         AuditAppender audit_append)
+    : store_(store),
+      committer_(committer),
+      on_filters_changed_(std::move(on_filters_changed)),
+      audit_append_(std::move(audit_append)) {}
 
 DeliveryHub::~DeliveryHub() { Stop(); }
 
@@ -127,7 +131,10 @@ void DeliveryHub::Ack(uint64_t session, std::vector<uint64_t> seqs) {
     if (s == nullptr || !s->ready) return;
     Sub* sub = s->sub;
     for (uint64_t seq : seqs) {
-      if (s->inflight.erase(seq) == 0) continue;  // unknown, repeated or not ours
+      auto inflight = s->inflight.find(seq);
+      if (inflight == s->inflight.end()) continue;  // unknown, repeated or not ours
+      Audit(s, *inflight->second.delivery, v1::AUDIT_EVENT_CONSULTATION);
+      s->inflight.erase(inflight);
       if (seq >= sub->record.ack_floor() && sub->acked.insert(seq).second) {
         sub->new_acks.push_back(seq);
         sub->dirty = true;
@@ -193,6 +200,7 @@ void DeliveryHub::DoAttach(uint64_t id, PeerIdentity peer, SubscribeParams param
   auto key = std::make_pair(peer.agency_id, params.name);
   auto session = std::make_unique<Session>();
   session->id = id;
+  session->peer = peer;
   session->sink = std::move(sink);
   session->max_in_flight = params.max_in_flight;
   session->ack_deadline = params.ack_deadline;
@@ -337,6 +345,7 @@ void DeliveryHub::Redeliver(absl::Time now) {
       auto again = std::make_shared<v1::Delivery>(*inf.delivery);
       again->set_attempt(++inf.attempt);
       inf.deadline = now + s->ack_deadline;
+      Audit(s, *again, v1::AUDIT_EVENT_REDELIVERY);
       inf.delivery = again;
       s->sink->Send(std::move(again));
     }
@@ -363,6 +372,32 @@ void DeliveryHub::UpdateFloor(Sub* sub) {
   sub->dirty = true;
 }
 
+void DeliveryHub::Audit(Session* s, const v1::Delivery& d, v1::AuditEvent event) {
+  const v1::Envelope& env = d.envelope();
+  v1::AuditEntry e;
+  e.set_event(event);
+  *e.mutable_broker_time() = google::protobuf::util::TimeUtil::GetCurrentTime();
+  e.set_actor_agency_id(s->peer.agency_id);
+  e.set_actor_node(s->peer.node);
+  e.set_actor_spiffe_id(s->peer.spiffe_id);
+  e.set_recipient_agency_id(s->sub->record.agency_id());
+  e.set_exchange_id(env.exchange_id());
+  e.set_client_message_id(env.client_message_id());
+  e.set_sender_agency_id(env.sender().agency_id());
+  e.set_kind(env.kind());
+  e.set_topic(env.topic());
+  e.set_handling_code(env.handling_code());
+  e.set_case_ref(env.case_ref());
+  e.set_delivery_seq(d.seq());
+  if (event == v1::AUDIT_EVENT_REDELIVERY) e.set_detail(absl::StrCat("attempt ", d.attempt()));
+  AuditGroupKeys keys;
+  keys.agencies = {s->sub->record.agency_id(), env.sender().agency_id()};
+  keys.exchange_id = env.exchange_id();
+  keys.case_ref = env.case_ref();
+  s->sub->audit.emplace_back(std::move(e), std::move(keys));
+  s->sub->dirty = true;
+}
+
 void DeliveryHub::PersistDirty() {
   for (auto& [key, sub] : subs_) {
     if (!sub->dirty) continue;
@@ -373,9 +408,16 @@ void DeliveryHub::PersistDirty() {
       if (seq >= record.ack_floor()) acks.push_back(seq);
     }
     sub->new_acks.clear();
+    auto audit = std::make_shared<std::vector<std::pair<v1::AuditEntry, AuditGroupKeys>>>(
+        std::move(sub->audit));
+    sub->audit.clear();
     committer_->Enqueue(Committer::Task{
         .prepare =
-            [this, record, acks = std::move(acks)](rocksdb::WriteBatch& batch) {
+            [this, record, acks = std::move(acks), audit](rocksdb::WriteBatch& batch) {
+              for (auto& [entry, keys] : *audit) {
+                std::vector<v1::AuditEntry> one{std::move(entry)};
+                audit_append_(one, keys, batch);
+              }
               const std::string& a = record.agency_id();
               const std::string& n = record.name();
               rocksdb::Status s = batch.Put(store_->cf(Store::kSubscriptions),

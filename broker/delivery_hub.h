@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "broker/audit_log.h"
 #include "broker/exchange_core.h"
 #include "corridor/v1/store.pb.h"
 
@@ -41,7 +42,12 @@ class DeliveryHub {
   using FiltersChanged = std::function<void(const std::string& agency, const std::string& name,
                                             const std::vector<std::string>& filters)>;
 
-  DeliveryHub(Store* store, Committer* committer, FiltersChanged on_filters_changed);
+  // Called on the committer thread to stage audit entries (acks, redeliveries).
+  using AuditAppender = std::function<void(std::vector<v1::AuditEntry>& entries,
+                                           const AuditGroupKeys& keys, rocksdb::WriteBatch& batch)>;
+
+  DeliveryHub(Store* store, Committer* committer, FiltersChanged on_filters_changed,
+              AuditAppender audit_append);
   ~DeliveryHub();
 
   // Before Start(): loads persisted subscriptions and acks, and the queue heads.
@@ -72,6 +78,7 @@ class DeliveryHub {
   };
   struct Session {
     uint64_t id = 0;
+    PeerIdentity peer;
     Sub* sub = nullptr;
     std::shared_ptr<DeliverySink> sink;
     bool ready = false;   // the subscription record is durable
@@ -85,6 +92,7 @@ class DeliveryHub {
     store::v1::SubscriptionRecord record;
     std::set<uint64_t> acked;          // acked seqs >= record.ack_floor
     std::vector<uint64_t> new_acks;    // acked since the last persist
+    std::vector<std::pair<v1::AuditEntry, AuditGroupKeys>> audit;  // to record with them
     bool dirty = false;                // floor or acks to persist
     Session* session = nullptr;
   };
@@ -98,6 +106,7 @@ class DeliveryHub {
   void Pump(Session* s);
   void Redeliver(absl::Time now);
   void UpdateFloor(Sub* sub);
+  void Audit(Session* s, const v1::Delivery& d, v1::AuditEvent event);
   void PersistDirty();
   Session* FindSession(uint64_t id);
   void DropSession(Session* s, const absl::Status& why, bool close_sink);
@@ -105,6 +114,7 @@ class DeliveryHub {
   Store* const store_;
   Committer* const committer_;
   const FiltersChanged on_filters_changed_;
+  const AuditAppender audit_append_;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -8,12 +8,14 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "broker/audit_log.h"
 #include "broker/committer.h"
 #include "broker/delivery_hub.h"
 #include "broker/store.h"
 #include "broker/validation.h"
 #include "common/status_macros.h"
 #include "google/protobuf/util/time_util.h"
+#include "openssl/sha.h"
 
 namespace corridor::broker {
 namespace {
@@ -25,6 +27,47 @@ constexpr uint32_t kMaxInFlightLimit = 4096;
 
 google::protobuf::Timestamp ToProto(absl::Time t) {
   return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
+}
+
+// SHA-256 of the envelope's payload (the oneof message), as serialized.
+std::string PayloadSha256(const v1::Envelope& e) {
+  std::string bytes;
+  switch (e.payload_case()) {
+    case v1::Envelope::kTipOff:
+      bytes = e.tip_off().SerializeAsString();
+      break;
+    case v1::Envelope::kCaseRecord:
+      bytes = e.case_record().SerializeAsString();
+      break;
+    case v1::Envelope::kPatrolReport:
+      bytes = e.patrol_report().SerializeAsString();
+      break;
+    default:
+      break;
+  }
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
+  return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
+}
+
+// The "what" and "why" of an envelope, common to its collection, disclosure and
+// denial entries.
+v1::AuditEntry EntryAbout(const v1::Envelope& e, v1::AuditEvent event) {
+  v1::AuditEntry a;
+  a.set_event(event);
+  *a.mutable_broker_time() = e.broker_time();
+  if (e.has_observed_time()) *a.mutable_sender_time() = e.observed_time();
+  a.set_exchange_id(e.exchange_id());
+  a.set_client_message_id(e.client_message_id());
+  a.set_sender_agency_id(e.sender().agency_id());
+  a.set_kind(e.kind());
+  a.set_topic(e.topic());
+  a.set_handling_code(e.handling_code());
+  a.set_classification(e.classification());
+  *a.mutable_grading() = e.grading();
+  a.set_purpose(e.purpose());
+  a.set_case_ref(e.case_ref());
+  return a;
 }
 
 }  // namespace
@@ -96,14 +139,24 @@ class ExchangeCore::Impl {
         decision_point_(std::move(dp)),
         committer_(store_.get(),
                    Committer::Hooks{.before_write = [this](rocksdb::WriteBatch& b) { BeforeWrite(b); },
-                                    .after_batch = [this](const absl::Status& s) { AfterBatch(s); }}),
-        hub_(store_.get(), &committer_,
-             [this](const std::string& agency, const std::string& name,
-                    const std::vector<std::string>& filters) {
-               routes_[agency][name] = filters;
-             }) {}
+                                    .after_batch = [this](const absl::Status& s) { AfterBatch(s); },
+                                    .on_idle = [this] { OnIdle(); }}),
+        hub_(
+            store_.get(), &committer_,
+            [this](const std::string& agency, const std::string& name,
+                   const std::vector<std::string>& filters) { routes_[agency][name] = filters; },
+            [this](std::vector<v1::AuditEntry>& entries, const AuditGroupKeys& keys,
+                   rocksdb::WriteBatch& batch) { audit_->Append(entries, keys, batch); }) {}
 
   absl::Status Recover() {
+    AuditLog::Options audit_options;
+    audit_options.origin = absl::StrCat(config_.registry->trust_domain, "/", config_.broker_id);
+    audit_options.key_file = config_.audit.key_file.empty()
+                                 ? std::filesystem::path(config_.data_dir) / "audit-signing.key"
+                                 : std::filesystem::path(config_.audit.key_file);
+    audit_options.checkpoint_every = config_.audit.checkpoint_every;
+    audit_options.checkpoint_interval = config_.audit.checkpoint_interval;
+    CORRIDOR_ASSIGN_OR_RETURN(audit_, AuditLog::Open(store_.get(), audit_options));
     CORRIDOR_ASSIGN_OR_RETURN(uint64_t next, store_->GetCounter(kNextExchangeSeq));
     next_exchange_seq_ = next == 0 ? 1 : next;
     std::vector<std::string> agencies;
@@ -144,6 +197,9 @@ class ExchangeCore::Impl {
     EnvelopeLimits limits;
     limits.max_message_bytes = config_.max_message_bytes;
     if (auto s = ValidateEnvelope(env, peer, *config_.registry, limits, absl::Now()); !s.ok()) {
+      if (absl::IsPermissionDenied(s)) {
+        RecordSecurityEvent(peer, absl::StrCat("spoof attempt refused: ", s.message()));
+      }
       done(s);
       return;
     }
@@ -187,9 +243,61 @@ class ExchangeCore::Impl {
     hub_.FillStatus(caller, std::move(base), std::move(done));
   }
 
-  void SetDecisionPoint(std::shared_ptr<const DecisionPoint> dp) {
+  void SetDecisionPoint(std::shared_ptr<const DecisionPoint> dp, const std::string& who) {
+    std::string old_version = decision_point()->version();
+    std::string new_version = dp->version();
     std::atomic_store(&decision_point_, std::move(dp));
+    v1::AuditEntry e;
+    e.set_event(v1::AUDIT_EVENT_POLICY_CHANGE);
+    *e.mutable_broker_time() = ToProto(absl::Now());
+    e.set_actor_spiffe_id(who);
+    e.set_old_policy_version(old_version);
+    e.set_new_policy_version(new_version);
+    e.set_policy_version(new_version);
+    RecordEntry(std::move(e), AuditGroupKeys{}, [](absl::Status) {});
   }
+
+  void RecordSecurityEvent(const PeerIdentity& peer, const std::string& detail) {
+    v1::AuditEntry e;
+    e.set_event(v1::AUDIT_EVENT_SECURITY);
+    *e.mutable_broker_time() = ToProto(absl::Now());
+    e.set_actor_spiffe_id(peer.spiffe_id);
+    e.set_actor_agency_id(peer.agency_id);
+    e.set_actor_node(peer.node);
+    e.set_detail(detail);
+    AuditGroupKeys keys;
+    if (!peer.agency_id.empty()) keys.agencies.push_back(peer.agency_id);
+    RecordEntry(std::move(e), keys, [](absl::Status) {});
+  }
+
+  void RecordConsultation(const PeerIdentity& auditor, const std::string& query, uint64_t count,
+                          std::function<void(absl::Status)> done) {
+    v1::AuditEntry e;
+    e.set_event(v1::AUDIT_EVENT_CONSULTATION);
+    *e.mutable_broker_time() = ToProto(absl::Now());
+    e.set_actor_spiffe_id(auditor.spiffe_id);
+    e.set_actor_node(auditor.node);
+    e.set_query(query);
+    e.set_result_count(count);
+    RecordEntry(std::move(e), AuditGroupKeys{}, std::move(done));
+  }
+
+  // One entry in its own group, durable when `done` runs.
+  void RecordEntry(v1::AuditEntry entry, AuditGroupKeys keys,
+                   std::function<void(absl::Status)> done) {
+    auto state = std::make_shared<std::pair<v1::AuditEntry, AuditGroupKeys>>(std::move(entry),
+                                                                             std::move(keys));
+    committer_.Enqueue(Committer::Task{
+        .prepare =
+            [this, state](rocksdb::WriteBatch& batch) {
+              std::vector<v1::AuditEntry> entries{state->first};
+              audit_->Append(entries, state->second, batch);
+              return absl::OkStatus();
+            },
+        .done = std::move(done)});
+  }
+
+  const AuditLog* audit() const { return audit_.get(); }
   std::shared_ptr<const DecisionPoint> decision_point() const {
     return std::atomic_load(&decision_point_);
   }
@@ -249,14 +357,45 @@ class ExchangeCore::Impl {
     message.set_policy_version(dp->version());
     std::vector<std::pair<std::string, uint64_t>> allocated;
     absl::flat_hash_map<std::string, uint64_t> next_heads;
+    std::vector<v1::AuditEntry> entries;
+    AuditGroupKeys keys;
+    keys.agencies.push_back(st.peer.agency_id);
+    keys.officer_id = env.officer_id();
+    keys.exchange_id = env.exchange_id();
+    keys.client_message_id = env.client_message_id();
+    keys.case_ref = env.case_ref();
+    {
+      v1::AuditEntry c = EntryAbout(env, v1::AUDIT_EVENT_COLLECTION);
+      c.set_actor_agency_id(st.peer.agency_id);
+      c.set_actor_node(st.peer.node);
+      c.set_actor_spiffe_id(st.peer.spiffe_id);
+      c.set_officer_id(env.officer_id());
+      c.set_payload_sha256(PayloadSha256(env));
+      c.set_policy_version(dp->version());
+      entries.push_back(std::move(c));
+    }
     for (const auto& [agency_id, addressed] : candidates) {
       const policy::Agency* recipient = config_.registry->Find(agency_id);
       if (recipient == nullptr) continue;  // a stale subscription of a removed agency
       Decision d = dp->Decide(env, *st.sender, *recipient, now);
+      keys.agencies.push_back(agency_id);
+      v1::AuditEntry a = EntryAbout(env, d.permit ? v1::AUDIT_EVENT_DISCLOSURE
+                                                   : v1::AUDIT_EVENT_DENIAL);
+      a.set_actor_agency_id(st.peer.agency_id);
+      a.set_actor_node(st.peer.node);
+      a.set_officer_id(env.officer_id());
+      a.set_recipient_agency_id(agency_id);
+      a.set_payload_sha256(entries.front().payload_sha256());
+      a.set_policy_version(d.policy_version);
+      for (const auto& r : d.reasons) a.add_reasons(r);
       if (!d.permit) {
+        for (const auto& r : d.forbid_rules) a.add_rule_ids(r);
+        if (d.forbid_rules.empty()) a.add_rule_ids("default-deny");
+        entries.push_back(std::move(a));
         message.set_withheld(message.withheld() + 1);
         continue;
       }
+      for (const auto& r : d.permit_rules) a.add_rule_ids(r);
       v1::Delivery delivery;
       *delivery.mutable_envelope() = env;
       if (!d.redact.empty()) {
@@ -267,6 +406,10 @@ class ExchangeCore::Impl {
       const uint64_t seq = heads_[agency_id] + 1 + next_heads.count(agency_id);
       next_heads[agency_id] = seq;
       delivery.set_seq(seq);
+      a.set_delivered_sha256(PayloadSha256(delivery.envelope()));
+      for (const auto& f : d.redact) a.add_redacted_fields(f);
+      a.set_delivery_seq(seq);
+      entries.push_back(std::move(a));
       rocksdb::Status s = batch.Put(store_->cf(Store::kDeliveries), DeliveryKey(agency_id, seq),
                                     delivery.SerializeAsString());
       if (!s.ok()) return FromRocks(s, "deliveries");
@@ -292,6 +435,7 @@ class ExchangeCore::Impl {
     if (!s.ok()) return FromRocks(s, "messages");
 
     // Commit point for in-memory state (the batch is rolled back on any error above).
+    audit_->Append(entries, keys, batch);
     ++next_exchange_seq_;
     for (const auto& [agency, seq] : allocated) {
       heads_[agency] = seq;
@@ -313,13 +457,23 @@ class ExchangeCore::Impl {
   }
 
   void BeforeWrite(rocksdb::WriteBatch& batch) {
+    audit_->BeforeWrite(batch, absl::Now());
     if (batch_exchanges_ == 0) return;
     std::string v;
     AppendBe64(&v, next_exchange_seq_);
     batch.Put(store_->cf(Store::kMeta), kNextExchangeSeq, v);
   }
 
+  // Committer thread, when no task came for a while: a checkpoint that is due
+  // gets its own (otherwise empty) batch.
+  void OnIdle() {
+    if (audit_->CheckpointDue(absl::Now())) {
+      committer_.Enqueue(Committer::Task{.prepare = nullptr, .done = [](absl::Status) {}});
+    }
+  }
+
   void AfterBatch(const absl::Status& s) {
+    if (s.ok()) audit_->AfterWrite();
     pending_dedupe_.clear();
     if (s.ok()) exchanges_stored_.fetch_add(batch_exchanges_, std::memory_order_relaxed);
     batch_exchanges_ = 0;
@@ -336,6 +490,7 @@ class ExchangeCore::Impl {
 
   const BrokerConfig config_;
   std::unique_ptr<Store> store_;
+  std::unique_ptr<AuditLog> audit_;  // opened in Recover, before the threads start
   std::shared_ptr<const DecisionPoint> decision_point_;  // atomic_load/atomic_store
   Committer committer_;
   DeliveryHub hub_;
@@ -381,9 +536,19 @@ void ExchangeCore::Detach(uint64_t session) { impl_->Detach(session); }
 void ExchangeCore::Status(const PeerIdentity& caller, StatusCallback done) {
   impl_->Status(caller, std::move(done));
 }
-void ExchangeCore::SetDecisionPoint(std::shared_ptr<const DecisionPoint> dp) {
-  impl_->SetDecisionPoint(std::move(dp));
+void ExchangeCore::SetDecisionPoint(std::shared_ptr<const DecisionPoint> dp,
+                                    const std::string& who) {
+  impl_->SetDecisionPoint(std::move(dp), who);
 }
+void ExchangeCore::RecordSecurityEvent(const PeerIdentity& peer, const std::string& detail) {
+  impl_->RecordSecurityEvent(peer, detail);
+}
+void ExchangeCore::RecordConsultation(const PeerIdentity& auditor, const std::string& query,
+                                      uint64_t result_count,
+                                      std::function<void(absl::Status)> done) {
+  impl_->RecordConsultation(auditor, query, result_count, std::move(done));
+}
+const AuditLog& ExchangeCore::audit() const { return *impl_->audit(); }
 std::shared_ptr<const DecisionPoint> ExchangeCore::decision_point() const {
   return impl_->decision_point();
 }

@@ -31,6 +31,8 @@
 
 namespace corridor::broker {
 
+class AuditLog;
+
 // Where deliveries go: implemented by the transport. Methods are called on the
 // delivery thread and must not block.
 class DeliverySink {
@@ -88,8 +90,19 @@ class ExchangeCore {
   // admins see all.
   void Status(const PeerIdentity& caller, StatusCallback done);
 
-  // Swaps the decision point; later submissions use the new one.
-  void SetDecisionPoint(std::shared_ptr<const DecisionPoint> decision_point);
+  // Swaps the decision point; later submissions use the new one. Recorded in the
+  // audit log as a policy change by `who` (a SPIFFE id or "SIGHUP").
+  void SetDecisionPoint(std::shared_ptr<const DecisionPoint> decision_point,
+                        const std::string& who);
+
+  // Audit: a refused peer or spoof attempt (`detail` never holds payload).
+  void RecordSecurityEvent(const PeerIdentity& peer, const std::string& detail);
+  // Audit: an auditor's query and how many entries it returned; `done` runs
+  // once the entry is durable.
+  void RecordConsultation(const PeerIdentity& auditor, const std::string& query,
+                          uint64_t result_count, std::function<void(absl::Status)> done);
+  // The exchange log, for readers (queries, proofs, checkpoints). Thread-safe.
+  const AuditLog& audit() const;
   std::shared_ptr<const DecisionPoint> decision_point() const;
 
   const BrokerConfig& config() const { return config_; }

@@ -20,7 +20,7 @@ absl::Status ReloadPolicy(const BrokerConfig& config, ExchangeCore* core, std::s
   std::lock_guard<std::mutex> lock(reload_mu);
   auto dp = LoadDecisionPoint(config);
   if (!dp.ok()) return dp.status();
-  core->SetDecisionPoint(*std::move(dp));
+  core->SetDecisionPoint(*std::move(dp), std::string(who));
   return absl::OkStatus();
 }
 

@@ -7,6 +7,11 @@
 //   subscriptions  agency \0 name                         -> store.v1.SubscriptionRecord
 //   acks           agency \0 name \0 be64(seq)            -> "" (acks above the ack floor)
 //   meta           name                                   -> value (counters)
+//   audit          be64(index)                            -> v1.AuditEntry bytes (the leaf data)
+//   audit_index    kind + key \0 be64(first index)        -> be32(count): a group of entries
+//                  'T' be64(unix ms) -> be64(first index of a batch) maps time to index
+//   merkle         level(1) be64(index)                   -> 32-byte perfect-subtree hash (level >= 1)
+//   checkpoints    be64(tree size)                        -> signed checkpoint note
 //
 // Lifetime: owned by ExchangeCore. Thread-safety: RocksDB handles are
 // thread-safe; writes go through the Committer so they share synced batches.
@@ -42,7 +47,19 @@ std::string MessageKey(uint64_t exchange_seq);
 
 class Store {
  public:
-  enum Cf { kMessages, kDeliveries, kDedupe, kSubscriptions, kAcks, kMeta, kNumCfs };
+  enum Cf {
+    kMessages,
+    kDeliveries,
+    kDedupe,
+    kSubscriptions,
+    kAcks,
+    kMeta,
+    kAudit,
+    kAuditIndex,
+    kMerkle,
+    kCheckpoints,
+    kNumCfs
+  };
 
   // Opens (creating if missing) the DB in `dir`. FAILED_PRECONDITION when another
   // process holds it (RocksDB's LOCK), INTERNAL for corruption or I/O errors.

@@ -36,4 +36,21 @@ absl::StatusOr<PeerIdentity> Authenticate(const grpc::CallbackServerContext& ctx
   return IdentityFromUris(uris, registry);
 }
 
+absl::StatusOr<PeerIdentity> AuthenticateCall(const grpc::CallbackServerContext& ctx,
+                                              ExchangeCore* core) {
+  auto peer = Authenticate(ctx, *core->config().registry);
+  if (!peer.ok()) {
+    PeerIdentity who;
+    std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
+    if (auth != nullptr) {
+      for (const auto& v : auth->FindPropertyValues(GRPC_PEER_URI_PROPERTY_NAME)) {
+        if (!who.spiffe_id.empty()) who.spiffe_id += " ";
+        who.spiffe_id.append(v.data(), v.size());
+      }
+    }
+    core->RecordSecurityEvent(who, absl::StrCat("peer refused: ", peer.status().message()));
+  }
+  return peer;
+}
+
 }  // namespace corridor::broker::grpc_transport

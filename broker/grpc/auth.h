@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "broker/exchange_core.h"
 #include "broker/identity.h"
 #include "grpcpp/server_context.h"
 #include "policy/registry.h"
@@ -21,5 +22,10 @@ absl::StatusOr<PeerIdentity> IdentityFromUris(const std::vector<std::string>& ur
 // The identity of the call's authenticated TLS peer (UNAUTHENTICATED otherwise).
 absl::StatusOr<PeerIdentity> Authenticate(const grpc::CallbackServerContext& ctx,
                                           const policy::Registry& registry);
+
+// Authenticate(), and when a peer that completed the TLS handshake is refused
+// (unregistered agency, foreign trust domain), a security entry in the audit log.
+absl::StatusOr<PeerIdentity> AuthenticateCall(const grpc::CallbackServerContext& ctx,
+                                              ExchangeCore* core);
 
 }  // namespace corridor::broker::grpc_transport

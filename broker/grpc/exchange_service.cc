@@ -313,7 +313,7 @@ grpc::ServerUnaryReactor* ExchangeService::Submit(grpc::CallbackServerContext* c
                                                   const v1::SubmitRequest* request,
                                                   v1::SubmitResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  auto peer = Authenticate(*ctx, *core_->config().registry);
+  auto peer = AuthenticateCall(*ctx, core_);
   if (!peer.ok()) {
     reactor->Finish(ToGrpcStatus(peer.status()));
     return reactor;
@@ -336,7 +336,7 @@ grpc::ServerUnaryReactor* ExchangeService::Submit(grpc::CallbackServerContext* c
 
 grpc::ServerBidiReactor<v1::SubmitRequest, v1::SubmitStreamResponse>*
 ExchangeService::SubmitStream(grpc::CallbackServerContext* ctx) {
-  auto peer = Authenticate(*ctx, *core_->config().registry);
+  auto peer = AuthenticateCall(*ctx, core_);
   if (!peer.ok()) {
     return new RejectingBidiReactor<v1::SubmitRequest, v1::SubmitStreamResponse>(
         ToGrpcStatus(peer.status()));
@@ -346,7 +346,7 @@ ExchangeService::SubmitStream(grpc::CallbackServerContext* ctx) {
 
 grpc::ServerBidiReactor<v1::SubscribeRequest, v1::SubscribeResponse>* ExchangeService::Subscribe(
     grpc::CallbackServerContext* ctx) {
-  auto peer = Authenticate(*ctx, *core_->config().registry);
+  auto peer = AuthenticateCall(*ctx, core_);
   if (!peer.ok()) {
     return new RejectingBidiReactor<v1::SubscribeRequest, v1::SubscribeResponse>(
         ToGrpcStatus(peer.status()));
@@ -362,7 +362,7 @@ grpc::ServerUnaryReactor* AdminService::Status(grpc::CallbackServerContext* ctx,
                                                const v1::StatusRequest* request,
                                                v1::StatusResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  auto peer = Authenticate(*ctx, *core_->config().registry);
+  auto peer = AuthenticateCall(*ctx, core_);
   if (!peer.ok()) {
     reactor->Finish(ToGrpcStatus(peer.status()));
     return reactor;
@@ -383,7 +383,7 @@ grpc::ServerUnaryReactor* AdminService::ReloadPolicy(grpc::CallbackServerContext
                                                      const v1::ReloadPolicyRequest* request,
                                                      v1::ReloadPolicyResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  auto peer = Authenticate(*ctx, *core_->config().registry);
+  auto peer = AuthenticateCall(*ctx, core_);
   if (!peer.ok()) {
     reactor->Finish(ToGrpcStatus(peer.status()));
     return reactor;

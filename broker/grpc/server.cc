@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "broker/grpc/audit_service.h"
 #include "broker/grpc/exchange_service.h"
 #include "broker/grpc/tls.h"
 #include "broker/policy_loader.h"
@@ -35,6 +36,8 @@ absl::StatusOr<std::unique_ptr<BrokerServer>> BrokerServer::Start(
   builder.AddListeningPort(config.listen, creds, &server->port_);
   builder.RegisterService(server->exchange_.get());
   builder.RegisterService(server->admin_.get());
+  server->audit_ = std::make_unique<AuditService>(core);
+  builder.RegisterService(server->audit_.get());
   // Our own INVALID_ARGUMENT names the field for envelopes up to 4x the limit;
   // beyond that gRPC refuses the frame (RESOURCE_EXHAUSTED) without buffering it.
   builder.SetMaxReceiveMessageSize(static_cast<int>(

@@ -22,6 +22,7 @@ namespace corridor::broker::grpc_transport {
 
 class ExchangeService;
 class AdminService;
+class AuditService;
 
 class BrokerServer {
  public:
@@ -45,6 +46,7 @@ class BrokerServer {
   std::unique_ptr<ExchangeCore> core_;
   std::unique_ptr<ExchangeService> exchange_;
   std::unique_ptr<AdminService> admin_;
+  std::unique_ptr<AuditService> audit_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };

@@ -1,0 +1,114 @@
+// AuditLog: the tamper-evident exchange log inside the broker core. Entries are
+// appended by the committer thread into the same WriteBatch as the change they
+// record; each is a leaf of an RFC 9162 Merkle tree whose perfect-subtree hashes
+// are stored beside it; checkpoints (C2SP signed notes, Ed25519) are signed every
+// `checkpoint_every` entries or `checkpoint_interval`, whichever comes first.
+//
+//   // committer thread, inside a task's prepare:
+//   v1::AuditEntry e = ...;
+//   log->Append(e, batch, group);        // e.index() is set
+//   // committer thread, once per batch, before the write:
+//   log->BeforeWrite(batch, now);
+//   // after the write succeeded:
+//   log->AfterWrite();
+//   // any thread:
+//   log->Query(query, [](const v1::AuditEntryRecord& r) { ...; return true; });
+//
+// Threading: Append/BeforeWrite/AfterWrite/CheckpointDue on the committer thread
+// only. Readers (Query, proofs, checkpoints) are thread-safe and see only durable
+// entries (index <= durable_size()).
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "broker/audit/checkpoint.h"
+#include "broker/audit/merkle.h"
+#include "corridor/v1/audit.pb.h"
+#include "rocksdb/write_batch.h"
+
+namespace corridor::broker {
+
+class Store;
+
+// Index keys shared by the entries of one group (one exchange's collection,
+// disclosures and denials; or a single entry). Empty fields are not indexed.
+struct AuditGroupKeys {
+  std::vector<std::string> agencies;  // sender, recipients, actor
+  std::string officer_id;
+  std::string exchange_id;
+  std::string client_message_id;
+  std::string case_ref;
+};
+
+class AuditLog {
+ public:
+  struct Options {
+    std::string origin;                 // checkpoint origin line, e.g. "zhongshan.corridor/zs-broker"
+    std::filesystem::path key_file;     // Ed25519 PEM, created 0600 when missing
+    uint64_t checkpoint_every = 1000;   // entries
+    absl::Duration checkpoint_interval = absl::Seconds(1);
+  };
+
+  // Loads the frontier and the signing key (creating the key when missing).
+  static absl::StatusOr<std::unique_ptr<AuditLog>> Open(Store* store, Options options);
+
+  // Committer thread. Numbers `entries` (1, 2, … in log order), serializes each
+  // deterministically, and stages the entry, its Merkle nodes and one set of
+  // index keys for the whole group into `batch`.
+  void Append(std::vector<v1::AuditEntry>& entries, const AuditGroupKeys& keys,
+              rocksdb::WriteBatch& batch);
+  // Committer thread, once per batch before the write: stages the frontier and,
+  // when due, a signed checkpoint of the tree as it will be after this batch.
+  void BeforeWrite(rocksdb::WriteBatch& batch, absl::Time now);
+  // Committer thread, after the batch is durable: publishes the new size.
+  void AfterWrite();
+  // Committer thread: true when entries wait for a checkpoint past the interval.
+  bool CheckpointDue(absl::Time now) const;
+
+  uint64_t durable_size() const { return durable_size_.load(std::memory_order_acquire); }
+  std::string verifier_key() const { return signer_.VerifierKey(); }
+  const std::string& origin() const { return options_.origin; }
+
+  // Entries matching `query` with index in [start_index, durable_size), in index
+  // order, at most limit; `emit` returns false to stop. Returns the index to pass
+  // as start_index to continue, or nullopt when the range is exhausted.
+  // INVALID_ARGUMENT naming the field for a bad query.
+  absl::StatusOr<std::optional<uint64_t>> Query(const v1::AuditQuery& query,
+                                 const std::function<bool(const v1::AuditEntryRecord&)>& emit) const;
+
+  // The latest signed checkpoint (size 0), or the one of exactly `size`.
+  // NOT_FOUND when there is none.
+  absl::StatusOr<v1::SignedCheckpoint> GetCheckpoint(uint64_t size) const;
+  absl::StatusOr<v1::InclusionProofResponse> GetInclusionProof(uint64_t index,
+                                                               uint64_t tree_size) const;
+  absl::StatusOr<v1::ConsistencyProofResponse> GetConsistencyProof(uint64_t old_size,
+                                                                   uint64_t new_size) const;
+  absl::StatusOr<v1::AuditEntryRecord> GetEntry(uint64_t index) const;
+
+ private:
+  AuditLog(Store* store, Options options, audit::Ed25519Signer signer,
+           audit::MerkleFrontier frontier);
+  class Nodes;
+
+  Store* const store_;
+  const Options options_;
+  const audit::Ed25519Signer signer_;
+  // Committer thread only.
+  audit::MerkleFrontier frontier_;
+  bool batch_has_entries_ = false;
+  uint64_t batch_first_index_ = 0;
+  absl::Time batch_min_time_;
+  uint64_t last_checkpoint_size_ = 0;
+  absl::Time last_checkpoint_time_ = absl::InfinitePast();
+  std::atomic<uint64_t> durable_size_{0};
+};
+
+}  // namespace corridor::broker

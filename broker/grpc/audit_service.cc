@@ -1,0 +1,168 @@
+#include "broker/grpc/audit_service.h"
+
+#include <deque>
+#include <mutex>
+
+#include "broker/audit_log.h"
+#include "broker/grpc/auth.h"
+#include "broker/grpc/status_conversion.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace corridor::broker::grpc_transport {
+namespace {
+
+constexpr size_t kRecordsPerMessage = 256;
+
+std::string QueryText(const v1::AuditQuery& q) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(q, &json, opts);
+  return json;
+}
+
+class QueryReactor final : public grpc::ServerWriteReactor<v1::AuditQueryResponse> {
+ public:
+  // Takes the pages to send; Finish()es with `status` after the last one.
+  void Start(std::deque<v1::AuditQueryResponse> pages, grpc::Status status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    pages_ = std::move(pages);
+    status_ = std::move(status);
+    Next();
+  }
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    pages_.pop_front();
+    if (!ok) pages_.clear();
+    Next();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void Next() {
+    if (pages_.empty()) {
+      Finish(status_);
+    } else {
+      StartWrite(&pages_.front());
+    }
+  }
+  std::mutex mu_;
+  std::deque<v1::AuditQueryResponse> pages_;
+  grpc::Status status_;
+};
+
+template <typename Fn>
+grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* ctx, ExchangeCore* core,
+                                   WorkQueue& pool, Fn fn) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  auto peer = AuthenticateCall(*ctx, core);
+  if (!peer.ok()) {
+    reactor->Finish(ToGrpcStatus(peer.status()));
+    return reactor;
+  }
+  if (peer->role != PeerRole::kAuditor) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                                 "the audit log is for auditor certificates only"));
+    return reactor;
+  }
+  if (!pool.TryPost([reactor, fn] { reactor->Finish(ToGrpcStatus(fn())); })) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "audit service busy"));
+  }
+  return reactor;
+}
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::AuditQueryResponse>* AuditService::Query(
+    grpc::CallbackServerContext* ctx, const v1::AuditQuery* query) {
+  auto* reactor = new QueryReactor();
+  auto peer = AuthenticateCall(*ctx, core_);
+  if (!peer.ok()) {
+    reactor->Start({}, ToGrpcStatus(peer.status()));
+    return reactor;
+  }
+  if (peer->role != PeerRole::kAuditor) {
+    reactor->Start({}, grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                                    "the audit log is for auditor certificates only"));
+    return reactor;
+  }
+  v1::AuditQuery q = *query;
+  ExchangeCore* core = core_;
+  PeerIdentity auditor = *peer;
+  bool posted = pool_.TryPost([reactor, q, core, auditor] {
+    std::deque<v1::AuditQueryResponse> pages(1);
+    const uint64_t tree_size = core->audit().durable_size();
+    uint64_t count = 0;
+    auto next = core->audit().Query(q, [&](const v1::AuditEntryRecord& r) {
+      if (static_cast<size_t>(pages.back().records_size()) == kRecordsPerMessage) {
+        pages.emplace_back();
+      }
+      *pages.back().add_records() = r;
+      ++count;
+      return true;
+    });
+    if (!next.ok()) {
+      reactor->Start({}, ToGrpcStatus(next.status()));
+      return;
+    }
+    pages.back().set_tree_size(tree_size);
+    if (next->has_value()) {
+      pages.back().set_more_after(true);
+      pages.back().set_next_start_index(**next);
+    }
+    // The query is itself an entry, durable before the auditor sees the answer.
+    core->RecordConsultation(auditor, QueryText(q), count,
+                             [reactor, pages = std::move(pages)](absl::Status s) mutable {
+                               if (!s.ok()) {
+                                 reactor->Start({}, ToGrpcStatus(s));
+                               } else {
+                                 reactor->Start(std::move(pages), grpc::Status::OK);
+                               }
+                             });
+  });
+  if (!posted) {
+    reactor->Start({}, grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "audit service busy"));
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AuditService::GetCheckpoint(grpc::CallbackServerContext* ctx,
+                                                      const v1::CheckpointRequest* request,
+                                                      v1::SignedCheckpoint* response) {
+  uint64_t size = request->size();
+  ExchangeCore* core = core_;
+  return RunUnary(ctx, core_, pool_, [core, size, response]() -> absl::Status {
+    auto cp = core->audit().GetCheckpoint(size);
+    if (!cp.ok()) return cp.status();
+    *response = *std::move(cp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AuditService::GetInclusionProof(grpc::CallbackServerContext* ctx,
+                                                          const v1::InclusionProofRequest* request,
+                                                          v1::InclusionProofResponse* response) {
+  v1::InclusionProofRequest req = *request;
+  ExchangeCore* core = core_;
+  return RunUnary(ctx, core_, pool_, [core, req, response]() -> absl::Status {
+    auto r = core->audit().GetInclusionProof(req.index(), req.tree_size());
+    if (!r.ok()) return r.status();
+    *response = *std::move(r);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AuditService::GetConsistencyProof(
+    grpc::CallbackServerContext* ctx, const v1::ConsistencyProofRequest* request,
+    v1::ConsistencyProofResponse* response) {
+  v1::ConsistencyProofRequest req = *request;
+  ExchangeCore* core = core_;
+  return RunUnary(ctx, core_, pool_, [core, req, response]() -> absl::Status {
+    auto r = core->audit().GetConsistencyProof(req.old_size(), req.new_size());
+    if (!r.ok()) return r.status();
+    *response = *std::move(r);
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace corridor::broker::grpc_transport
