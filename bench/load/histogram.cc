@@ -28,9 +28,9 @@ uint64_t Histogram::UpperBound(size_t i) {
   if (i < kSub) return i;
   const uint64_t shift = i / kHalf - 1;
   const uint64_t top = i - shift * kHalf;
-  // The last bucket's bound would overflow; saturate.
-  if (shift >= 64 - kSubBits) return UINT64_MAX;
-  return ((top + 1) << shift) - 1;
+  // The last bucket's bound would overflow 64 bits; saturate.
+  const unsigned __int128 upper = (static_cast<unsigned __int128>(top + 1) << shift) - 1;
+  return upper > UINT64_MAX ? UINT64_MAX : static_cast<uint64_t>(upper);
 }
 
 void Histogram::Record(uint64_t v) {
