@@ -13,7 +13,7 @@ extern const char kEmbeddedConfigYaml[];  // generated from deploy/corridord.yam
 namespace {
 
 std::string Resolve(const std::string& p, const std::filesystem::path& base) {
-  if (p.empty()) return p;
+  if (p.empty() || p.rfind("embedded:", 0) == 0) return p;
   std::filesystem::path path(p);
   if (path.is_absolute()) return p;
   return (base / path).lexically_normal().string();

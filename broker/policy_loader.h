@@ -14,8 +14,12 @@
 
 namespace corridor::broker {
 
-// The configured decision point: need-to-share policy from config.policy_dir, or
-// permit-all when it is empty. INVALID_ARGUMENT (with file:line:col) for a bundle
+// broker.policy_dir value that selects the demo policy compiled into the binary
+// (deploy/policy/*.policy): what the embedded default config uses.
+inline constexpr char kEmbeddedDemoPolicyDir[] = "embedded:demo";
+
+// The configured decision point: need-to-share policy from config.policy_dir
+// (or the compiled-in demo policy), or permit-all when it is empty. INVALID_ARGUMENT (with file:line:col) for a bundle
 // that fails its load-time checks.
 absl::StatusOr<std::shared_ptr<const DecisionPoint>> LoadDecisionPoint(const BrokerConfig& config);
 

@@ -30,6 +30,7 @@ class BrokerFixture : public ::testing::Test {
     config_.tls.key = (certs_dir_ / "broker.key").string();
     config_.tls.ca = (certs_dir_ / "ca.crt").string();
     config_.tls.crl_dir = (certs_dir_ / "crl").string();
+    config_.policy_dir = "";  // permit-all: these tests are about the core; policy tests opt in
     Customize(config_);
     StartBroker();
   }

@@ -113,13 +113,14 @@ TEST_F(MtlsTest, CertificateFromAnotherCaIsRefused) {
   ASSERT_TRUE(certs::InitCa(other, "zhongshan.corridor").ok());
   certs::IssueOptions io;
   io.spiffe_id = certs::AgencyNodeId("zhongshan.corridor", "zs-police", "node1");
-  io.out_dir = other;
+  io.out_dir = dir_.path() / "other-certs";
   io.name = "impostor";
   ASSERT_TRUE(certs::Issue(other, io).ok());
   grpc::SslCredentialsOptions o;
   o.pem_root_certs = ReadFile(certs_dir_ / "ca.crt");
-  o.pem_cert_chain = ReadFile(other / "impostor.crt");
-  o.pem_private_key = ReadFile(other / "impostor.key");
+  o.pem_cert_chain = ReadFile(dir_.path() / "other-certs" / "impostor.crt");
+  o.pem_private_key = ReadFile(dir_.path() / "other-certs" / "impostor.key");
+  ASSERT_FALSE(o.pem_cert_chain.empty());
   grpc::Status s = SubmitWith(grpc::SslCredentials(o));
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
   EXPECT_EQ(StoredExchanges(), 0u);
