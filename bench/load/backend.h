@@ -42,6 +42,8 @@ class SenderConn {
   // Waits up to deadline_ns for answers (libraries that need the caller's thread
   // to read them do so here). Default: the tracker's window wait.
   virtual void Poll(int64_t deadline_ns, uint64_t window);
+  // Open loop: waits until t_ns (monotonic). Default: sleeps.
+  virtual void IdleUntil(int64_t t_ns);
   // No more sends: flush, and wait (bounded) for the answers still due.
   virtual void Close(int64_t deadline_ns) = 0;
 

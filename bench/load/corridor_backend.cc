@@ -1,5 +1,8 @@
 // Corridor over its own gRPC API: SubmitStream (pipelined) or Submit (one RPC per
 // message) with the callback client API, and Subscribe with batched acks.
+#include <time.h>
+
+#include <cerrno>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -354,6 +357,12 @@ class CorridorBackend final : public Backend {
 };
 
 }  // namespace
+
+void SenderConn::IdleUntil(int64_t t_ns) {
+  timespec ts{static_cast<time_t>(t_ns / 1'000'000'000), static_cast<long>(t_ns % 1'000'000'000)};
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+  }
+}
 
 void SenderConn::Poll(int64_t deadline_ns, uint64_t window) {
   tracker_->WaitForSlot(index_, window, deadline_ns);

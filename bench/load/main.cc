@@ -94,12 +94,6 @@ std::string Fmt(double us) {
   return absl::StrFormat("%.0fus", us);
 }
 
-void SleepUntil(int64_t t_ns) {
-  timespec ts{static_cast<time_t>(t_ns / 1'000'000'000), static_cast<long>(t_ns % 1'000'000'000)};
-  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
-  }
-}
-
 // Max RSS seen by the sampler (the peak while the run lasted, not since start).
 struct RssSampler {
   pid_t pid = 0;
@@ -270,7 +264,7 @@ int Run(const Flags& f) {
       for (uint64_t n = 0; n < limit; ++n) {
         if (open_loop) {
           if (next >= end) break;
-          if (NowNs() < next) SleepUntil(next);
+          if (NowNs() < next) c->IdleUntil(next);
         }
         while (!stop.load(std::memory_order_relaxed) && tracker.in_flight(i) >= f.window) {
           c->Poll(0, f.window);
