@@ -3,6 +3,7 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <fstream>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -123,6 +124,12 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(Store* store, Options o
     CORRIDOR_ASSIGN_OR_RETURN(frontier, audit::MerkleFrontier::Parse(*stored));
   } else if (!absl::IsNotFound(stored.status())) {
     return stored.status();
+  }
+  // The verifier key beside the private key, for operators to hand to auditors.
+  {
+    std::filesystem::path vkey = options.key_file;
+    vkey += ".vkey";
+    std::ofstream(vkey) << signer.VerifierKey() << "\n";
   }
   std::unique_ptr<AuditLog> log(
       new AuditLog(store, std::move(options), std::move(signer), std::move(frontier)));

@@ -21,6 +21,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "agency_adapters/cli/audit_commands.h"
 #include "agency_adapters/cli/common.h"
 #include "agency_adapters/cli/policy_commands.h"
 #include "agency_adapters/client/agency_client.h"
@@ -318,6 +319,8 @@ int main(int argc, char** argv) {
 
   corridor::cli::PolicyCommands policy_commands;
   policy_commands.Register(app);
+  corridor::cli::AuditCommands audit_commands;
+  audit_commands.Register(app);
 
   signal(SIGINT, [](int) { g_interrupted.store(true); });
   signal(SIGTERM, [](int) { g_interrupted.store(true); });
@@ -330,6 +333,7 @@ int main(int argc, char** argv) {
   if (watch->parsed()) return RunWatch(conn, w, json);
   if (status->parsed()) return RunStatus(conn, json);
   if (int rc = policy_commands.Run(conn, json); rc >= 0) return rc;
+  if (int rc = audit_commands.Run(conn, json); rc >= 0) return rc;
   std::cerr << app.help();
   return 2;
 }
