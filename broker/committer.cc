@@ -83,10 +83,12 @@ void Committer::Run() {
             std::string("storage write failed: ") + std::string(write_status.message()));
       }
     }
+    // State that callers may observe once answered (counters, queue heads, the
+    // audit log's durable size) is published before anyone is answered.
+    if (hooks_.after_batch) hooks_.after_batch(write_status);
     for (size_t i = 0; i < tasks.size(); ++i) {
       if (tasks[i].done) tasks[i].done(results[i].ok() ? write_status : results[i]);
     }
-    if (hooks_.after_batch) hooks_.after_batch(write_status);
     batches_.fetch_add(1, std::memory_order_relaxed);
     tasks_.fetch_add(tasks.size(), std::memory_order_relaxed);
     tasks.clear();

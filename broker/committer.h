@@ -38,7 +38,7 @@ class Committer {
   struct Hooks {
     // Called once per batch after every prepare, before the write (e.g. to add counters).
     std::function<void(rocksdb::WriteBatch&)> before_write;
-    // Called once per batch after the write and every `done`.
+    // Called once per batch after the write, before any task's `done`.
     std::function<void(const absl::Status&)> after_batch;
     // Called when no task arrived for `idle_interval` (it may Enqueue).
     std::function<void()> on_idle;
