@@ -182,5 +182,58 @@ TEST_F(CrashTest, NothingAcknowledgedIsLostAcrossKillDashNine) {
             << ", delivered in all: " << received.size() << "\n";
 }
 
+TEST_F(CrashTest, SighupReloadsPolicyAndKeepsTheOldOneWhenTheNewOneIsBad) {
+  // Run the real binary on a policy directory we can edit.
+  auto policy_dir = dir_.path() / "policy";
+  std::filesystem::create_directories(policy_dir);
+  for (const char* f : {"demo.policy", "invariants.policy"}) {
+    std::filesystem::copy_file(std::filesystem::path(CORRIDOR_SOURCE_DIR) / "deploy/policy" / f,
+                               policy_dir / f);
+  }
+  {
+    std::ifstream in(config_path_);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string yaml = absl::StrReplaceAll(
+        ss.str(), {{"policy_dir: \"embedded:demo\"", "policy_dir: " + policy_dir.string()}});
+    std::ofstream(config_path_) << yaml;
+  }
+  StartBroker();
+  auto admin = AgencyClient::Connect(Options("admin"));
+  ASSERT_TRUE(admin.ok()) << admin.status();
+  auto version = [&] {
+    auto st = (*admin)->Status();
+    return st.ok() ? st->policy_version() : std::string("?");
+  };
+  auto wait_for_change = [&](const std::string& from) {
+    for (int i = 0; i < 100; ++i) {
+      if (version() != from) return true;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return false;
+  };
+  const std::string first = version();
+  ASSERT_EQ(first.size(), 64u);  // a SHA-256, not permit-all
+
+  std::ofstream(policy_dir / "zz-local.policy")
+      << "forbid no-tipoffs-to-customs (on tip_off, to agency:zs-customs) because \"test\";\n";
+  ASSERT_EQ(kill(pid_, SIGHUP), 0);
+  ASSERT_TRUE(wait_for_change(first)) << "SIGHUP did not reload the policy";
+  const std::string second = version();
+
+  std::ofstream(policy_dir / "zz-local.policy") << "permit broken (\n";
+  ASSERT_EQ(kill(pid_, SIGHUP), 0);
+  absl::SleepFor(absl::Seconds(1));
+  EXPECT_EQ(version(), second) << "a bad bundle replaced the running one";
+  auto police = AgencyClient::Connect(Options("zs-police"));
+  ASSERT_TRUE(police.ok());
+  v1::Envelope e = SampleTipOff("after-sighup");
+  e.add_addressees("zs-customs");
+  e.add_addressees("zs-coastguard");
+  auto r = (*police)->Submit(e);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(r->recipients(), ::testing::ElementsAre("zs-coastguard"));
+}
+
 }  // namespace
 }  // namespace corridor::testing
