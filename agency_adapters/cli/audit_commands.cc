@@ -101,21 +101,21 @@ class Progress {
   explicit Progress(const char* what) : what_(what), tty_(isatty(STDERR_FILENO) == 1) {}
   void Update(uint64_t done, uint64_t total) {
     if (!tty_) return;
-    absl::Time now = absl::Now();
-    if (now - last_ < absl::Milliseconds(200) && done != total) return;
-    last_ = now;
+    const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+    if (now_ms - last_ms_ < 200 && done != total) return;
+    last_ms_ = now_ms;
     std::cerr << "\r" << what_ << " " << done;
     if (total > 0) std::cerr << "/" << total;
     std::cerr << std::flush;
   }
   ~Progress() {
-    if (tty_ && last_ != absl::InfinitePast()) std::cerr << "\n";
+    if (tty_ && last_ms_ != 0) std::cerr << "\n";
   }
 
  private:
   const char* what_;
   const bool tty_;
-  absl::Time last_ = absl::InfinitePast();
+  int64_t last_ms_ = 0;
 };
 
 }  // namespace

@@ -1,7 +1,7 @@
 // corridorctl — Corridor for officers, duty commanders and operators.
 //
-//   corridorctl --as zs-police tip submit --vessel-name 粤中渔12345 --offence frozen-goods \
-//       --waterway 磨刀门水道 --lat 22.21 --lon 113.42 --to zs-customs
+//   corridorctl --as zs-police tip submit --vessel-name 粤中渔12345 --offence frozen-goods
+//       --waterway 磨刀门水道 --lat 22.21 --lon 113.42 --to zs-customs   (one line)
 //   corridorctl --as zs-customs watch --topic 'smuggling.*'
 //   corridorctl --as zs-police status
 //
