@@ -137,9 +137,9 @@ void BM_QueryAgencyDay(benchmark::State& state) {
   }
   state.counters["log_entries"] = static_cast<double>(f->log->durable_size());
   state.counters["results"] = static_cast<double>(results);
-  state.counters["us/result"] = benchmark::Counter(
-      static_cast<double>(results) * state.iterations(),
-      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["us/result"] =
+      benchmark::Counter(static_cast<double>(results) * state.iterations(),
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_QueryAgencyDay)->Arg(3)->Arg(10)->Unit(benchmark::kMillisecond)->UseRealTime();
 

@@ -140,8 +140,10 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(Store* store, Options o
     Nodes nodes(store);
     CORRIDOR_ASSIGN_OR_RETURN(audit::Hash root, audit::RootAt(latest->size(), nodes));
     if (HashBytes(root) != latest->root()) {
-      return absl::DataLossError(absl::StrCat("audit log: the stored tree does not match "
-                                              "checkpoint ", latest->size()));
+      return absl::DataLossError(
+          absl::StrCat("audit log: the stored tree does not match "
+                       "checkpoint ",
+                       latest->size()));
     }
     CORRIDOR_ASSIGN_OR_RETURN(audit::Hash now_root, audit::RootAt(log->frontier_.size(), nodes));
     if (now_root != log->frontier_.Root()) {

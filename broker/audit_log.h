@@ -51,9 +51,9 @@ struct AuditGroupKeys {
 class AuditLog {
  public:
   struct Options {
-    std::string origin;                 // checkpoint origin line, e.g. "zhongshan.corridor/zs-broker"
-    std::filesystem::path key_file;     // Ed25519 PEM, created 0600 when missing
-    uint64_t checkpoint_every = 1000;   // entries
+    std::string origin;              // checkpoint origin line, e.g. "zhongshan.corridor/zs-broker"
+    std::filesystem::path key_file;  // Ed25519 PEM, created 0600 when missing
+    uint64_t checkpoint_every = 1000;  // entries
     absl::Duration checkpoint_interval = absl::Seconds(1);
   };
 
@@ -81,8 +81,9 @@ class AuditLog {
   // order, at most limit; `emit` returns false to stop. Returns the index to pass
   // as start_index to continue, or nullopt when the range is exhausted.
   // INVALID_ARGUMENT naming the field for a bad query.
-  absl::StatusOr<std::optional<uint64_t>> Query(const v1::AuditQuery& query,
-                                 const std::function<bool(const v1::AuditEntryRecord&)>& emit) const;
+  absl::StatusOr<std::optional<uint64_t>> Query(
+      const v1::AuditQuery& query,
+      const std::function<bool(const v1::AuditEntryRecord&)>& emit) const;
 
   // The latest signed checkpoint (size 0), or the one of exactly `size`.
   // NOT_FOUND when there is none.

@@ -14,7 +14,9 @@ Committer::Committer(Store* store, Hooks hooks, size_t max_batch, absl::Duration
 
 Committer::~Committer() { Stop(); }
 
-void Committer::Start() { thread_ = std::thread([this] { Run(); }); }
+void Committer::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void Committer::Stop() {
   {
@@ -79,8 +81,8 @@ void Committer::Run() {
       if (batch.Count() > 0) write_status = store_->WriteSynced(&batch);
       if (!write_status.ok()) {
         failed_ = true;
-        write_status = absl::UnavailableError(
-            std::string("storage write failed: ") + std::string(write_status.message()));
+        write_status = absl::UnavailableError(std::string("storage write failed: ") +
+                                              std::string(write_status.message()));
       }
     }
     // State that callers may observe once answered (counters, queue heads, the

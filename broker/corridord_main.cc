@@ -84,8 +84,8 @@ int main(int argc, char** argv) {
   }
   Log(absl::StrCat("broker '", config->broker_id, "' of trust domain '",
                    config->registry->trust_domain, "' listening on ", config->listen, " (port ",
-                   (*server)->port(), "), data in ", config->data_dir, ", config ",
-                   config->source, ", policy ", (*decision_point)->version()));
+                   (*server)->port(), "), data in ", config->data_dir, ", config ", config->source,
+                   ", policy ", (*decision_point)->version()));
   if (!port_file.empty()) {
     std::string tmp = port_file + ".tmp";
     std::ofstream(tmp) << (*server)->port() << "\n";
@@ -99,8 +99,7 @@ int main(int argc, char** argv) {
       auto s = corridor::broker::ReloadPolicy(*config, (*server)->core(), "SIGHUP");
       Log(s.ok() ? absl::StrCat("policy reloaded: ", (*server)->core()->decision_point()->version())
                  : absl::StrCat("policy reload refused, keeping ",
-                                (*server)->core()->decision_point()->version(), ": ",
-                                s.message()));
+                                (*server)->core()->decision_point()->version(), ": ", s.message()));
       continue;
     }
     Log(absl::StrCat("signal ", sig, ": shutting down"));

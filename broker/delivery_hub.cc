@@ -72,7 +72,9 @@ uint64_t DeliveryHub::head(const std::string& agency) const {
   return it == heads_.end() ? 0 : it->second;
 }
 
-void DeliveryHub::Start() { thread_ = std::thread([this] { Run(); }); }
+void DeliveryHub::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void DeliveryHub::Stop() {
   {
@@ -195,8 +197,7 @@ void DeliveryHub::DropSession(Session* s, const absl::Status& why, bool close_si
 }
 
 void DeliveryHub::DoAttach(uint64_t id, PeerIdentity peer, SubscribeParams params,
-                           std::shared_ptr<DeliverySink> sink,
-                           ExchangeCore::OpenCallback opened) {
+                           std::shared_ptr<DeliverySink> sink, ExchangeCore::OpenCallback opened) {
   auto key = std::make_pair(peer.agency_id, params.name);
   auto session = std::make_unique<Session>();
   session->id = id;
@@ -217,8 +218,7 @@ void DeliveryHub::DoAttach(uint64_t id, PeerIdentity peer, SubscribeParams param
                                               params.topic_filters.end()};
     uint64_t floor = params.start == v1::START_POSITION_NEW_ONLY ? head(peer.agency_id) + 1 : 1;
     fresh->record.set_ack_floor(floor);
-    *fresh->record.mutable_created_at() =
-        google::protobuf::util::TimeUtil::GetCurrentTime();
+    *fresh->record.mutable_created_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
     fresh->record.set_created_by(peer.spiffe_id);
     sub = fresh.get();
     subs_[key] = std::move(fresh);
@@ -268,8 +268,10 @@ void DeliveryHub::DoAttach(uint64_t id, PeerIdentity peer, SubscribeParams param
             bool posted = Post([this, id, created, opened_shared, st] {
               Session* s = FindSession(id);
               if (s == nullptr) {
-                if (!st.ok()) (*opened_shared)(st);
-                else (*opened_shared)(absl::AbortedError("subscription stream ended while opening"));
+                if (!st.ok())
+                  (*opened_shared)(st);
+                else
+                  (*opened_shared)(absl::AbortedError("subscription stream ended while opening"));
                 return;
               }
               if (!st.ok()) {

@@ -90,10 +90,10 @@ class DeliveryHub {
   };
   struct Sub {
     store::v1::SubscriptionRecord record;
-    std::set<uint64_t> acked;          // acked seqs >= record.ack_floor
-    std::vector<uint64_t> new_acks;    // acked since the last persist
+    std::set<uint64_t> acked;                                      // acked seqs >= record.ack_floor
+    std::vector<uint64_t> new_acks;                                // acked since the last persist
     std::vector<std::pair<v1::AuditEntry, AuditGroupKeys>> audit;  // to record with them
-    bool dirty = false;                // floor or acks to persist
+    bool dirty = false;                                            // floor or acks to persist
     Session* session = nullptr;
   };
 

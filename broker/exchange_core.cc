@@ -89,7 +89,8 @@ absl::StatusOr<SubscribeParams> ParamsFromOpen(const v1::SubscriptionOpen& open)
   }
   p.start = open.start();
   if (p.start == v1::START_POSITION_FROM_SEQ && open.start_seq() == 0) {
-    return absl::InvalidArgumentError("open.start_seq: required (>= 1) with START_POSITION_FROM_SEQ");
+    return absl::InvalidArgumentError(
+        "open.start_seq: required (>= 1) with START_POSITION_FROM_SEQ");
   }
   p.start_seq = open.start_seq();
   if (open.max_in_flight() > kMaxInFlightLimit) {
@@ -137,10 +138,11 @@ class ExchangeCore::Impl {
       : config_(config),
         store_(std::move(store)),
         decision_point_(std::move(dp)),
-        committer_(store_.get(),
-                   Committer::Hooks{.before_write = [this](rocksdb::WriteBatch& b) { BeforeWrite(b); },
-                                    .after_batch = [this](const absl::Status& s) { AfterBatch(s); },
-                                    .on_idle = [this] { OnIdle(); }}),
+        committer_(
+            store_.get(),
+            Committer::Hooks{.before_write = [this](rocksdb::WriteBatch& b) { BeforeWrite(b); },
+                             .after_batch = [this](const absl::Status& s) { AfterBatch(s); },
+                             .on_idle = [this] { OnIdle(); }}),
         hub_(
             store_.get(), &committer_,
             [this](const std::string& agency, const std::string& name,
@@ -165,7 +167,7 @@ class ExchangeCore::Impl {
     for (const auto& a : agencies) heads_[a] = hub_.head(a);
     for (const auto& rec : hub_.subscriptions()) {
       routes_[rec.agency_id()][rec.name()] = {rec.topic_filters().begin(),
-                                               rec.topic_filters().end()};
+                                              rec.topic_filters().end()};
     }
     started_at_ = absl::Now();
     return absl::OkStatus();
@@ -287,14 +289,13 @@ class ExchangeCore::Impl {
                    std::function<void(absl::Status)> done) {
     auto state = std::make_shared<std::pair<v1::AuditEntry, AuditGroupKeys>>(std::move(entry),
                                                                              std::move(keys));
-    committer_.Enqueue(Committer::Task{
-        .prepare =
-            [this, state](rocksdb::WriteBatch& batch) {
-              std::vector<v1::AuditEntry> entries{state->first};
-              audit_->Append(entries, state->second, batch);
-              return absl::OkStatus();
-            },
-        .done = std::move(done)});
+    committer_.Enqueue(Committer::Task{.prepare =
+                                           [this, state](rocksdb::WriteBatch& batch) {
+                                             std::vector<v1::AuditEntry> entries{state->first};
+                                             audit_->Append(entries, state->second, batch);
+                                             return absl::OkStatus();
+                                           },
+                                       .done = std::move(done)});
   }
 
   const AuditLog* audit() const { return audit_.get(); }
@@ -379,8 +380,8 @@ class ExchangeCore::Impl {
       if (recipient == nullptr) continue;  // a stale subscription of a removed agency
       Decision d = dp->Decide(env, *st.sender, *recipient, now);
       keys.agencies.push_back(agency_id);
-      v1::AuditEntry a = EntryAbout(env, d.permit ? v1::AUDIT_EVENT_DISCLOSURE
-                                                   : v1::AUDIT_EVENT_DENIAL);
+      v1::AuditEntry a =
+          EntryAbout(env, d.permit ? v1::AUDIT_EVENT_DISCLOSURE : v1::AUDIT_EVENT_DENIAL);
       a.set_actor_agency_id(st.peer.agency_id);
       a.set_actor_node(st.peer.node);
       a.set_officer_id(env.officer_id());

@@ -19,8 +19,8 @@ namespace corridor::broker {
 inline constexpr char kEmbeddedDemoPolicyDir[] = "embedded:demo";
 
 // The configured decision point: need-to-share policy from config.policy_dir
-// (or the compiled-in demo policy), or permit-all when it is empty. INVALID_ARGUMENT (with file:line:col) for a bundle
-// that fails its load-time checks.
+// (or the compiled-in demo policy), or permit-all when it is empty. INVALID_ARGUMENT (with
+// file:line:col) for a bundle that fails its load-time checks.
 absl::StatusOr<std::shared_ptr<const DecisionPoint>> LoadDecisionPoint(const BrokerConfig& config);
 
 // Loads the bundle again and swaps it in atomically. A bundle that fails to load

@@ -7,9 +7,9 @@
 namespace corridor::broker {
 namespace {
 
-const char* const kCfNames[Store::kNumCfs] = {
-    "messages", "deliveries",  "dedupe", "subscriptions", "acks",
-    "meta",     "audit",       "audit_index", "merkle", "checkpoints"};
+const char* const kCfNames[Store::kNumCfs] = {"messages", "deliveries", "dedupe", "subscriptions",
+                                              "acks",     "meta",       "audit",  "audit_index",
+                                              "merkle",   "checkpoints"};
 
 }  // namespace
 
@@ -155,7 +155,8 @@ absl::StatusOr<uint64_t> Store::GetCounter(std::string_view name) const {
   auto v = Get(kMeta, name);
   if (absl::IsNotFound(v.status())) return 0;
   if (!v.ok()) return v.status();
-  if (v->size() != 8) return absl::DataLossError(absl::StrCat("meta counter has ", v->size(), " bytes"));
+  if (v->size() != 8)
+    return absl::DataLossError(absl::StrCat("meta counter has ", v->size(), " bytes"));
   return ReadBe64(*v);
 }
 

@@ -10,8 +10,8 @@
 //   audit          be64(index)                            -> v1.AuditEntry bytes (the leaf data)
 //   audit_index    kind + key \0 be64(first index)        -> be32(count): a group of entries
 //                  'T' be64(unix ms) -> be64(first index of a batch) maps time to index
-//   merkle         level(1) be64(index)                   -> 32-byte perfect-subtree hash (level >= 1)
-//   checkpoints    be64(tree size)                        -> signed checkpoint note
+//   merkle         level(1) be64(index)                   -> 32-byte perfect-subtree hash (level >=
+//   1) checkpoints    be64(tree size)                        -> signed checkpoint note
 //
 // Lifetime: owned by ExchangeCore. Thread-safety: RocksDB handles are
 // thread-safe; writes go through the Committer so they share synced batches.

@@ -22,8 +22,7 @@ absl::Time ToTime(const google::protobuf::Timestamp& ts) {
 }
 
 absl::Status ValidateTimestamp(const google::protobuf::Timestamp& ts, std::string_view field) {
-  if (ts.seconds() < 0 || ts.seconds() > 253402300799 || ts.nanos() < 0 ||
-      ts.nanos() > 999999999) {
+  if (ts.seconds() < 0 || ts.seconds() > 253402300799 || ts.nanos() < 0 || ts.nanos() > 999999999) {
     return InvalidArgumentError(StrCat(AV(field), ": not a valid timestamp"));
   }
   return absl::OkStatus();
@@ -104,9 +103,9 @@ absl::Status ValidatePayload(const v1::Envelope& env) {
         }
       }
       for (int i = 0; i < p.vessels_checked_size(); ++i) {
-        if (auto s = ValidateVessel(p.vessels_checked(i).vessel(),
-                                    StrCat("envelope.patrol_report.vessels_checked[", i,
-                                           "].vessel"));
+        if (auto s =
+                ValidateVessel(p.vessels_checked(i).vessel(),
+                               StrCat("envelope.patrol_report.vessels_checked[", i, "].vessel"));
             !s.ok()) {
           return s;
         }
@@ -162,7 +161,8 @@ absl::Status ValidateTopic(std::string_view topic, std::string_view field) {
 
 absl::Status ValidateTopicFilter(std::string_view filter, std::string_view field) {
   if (filter == "*") return absl::OkStatus();
-  if (absl::EndsWith(AV(filter), ".*")) return ValidateTopic(filter.substr(0, filter.size() - 2), field);
+  if (absl::EndsWith(AV(filter), ".*"))
+    return ValidateTopic(filter.substr(0, filter.size() - 2), field);
   return ValidateTopic(filter, field);
 }
 
@@ -195,14 +195,14 @@ absl::Status ValidateEnvelope(const v1::Envelope& env, const PeerIdentity& sende
                               absl::Time now) {
   const size_t bytes = env.ByteSizeLong();
   if (bytes > limits.max_message_bytes) {
-    return InvalidArgumentError(StrCat("envelope: ", bytes, " bytes exceeds max_message_bytes ",
-                                       limits.max_message_bytes));
+    return InvalidArgumentError(
+        StrCat("envelope: ", bytes, " bytes exceeds max_message_bytes ", limits.max_message_bytes));
   }
   // Who: the sender fields may only repeat the caller's own identity.
   if (!env.sender().agency_id().empty() && env.sender().agency_id() != sender.agency_id) {
-    return absl::PermissionDeniedError(
-        StrCat("envelope.sender.agency_id: a node of '", sender.agency_id, "' cannot send as '",
-               env.sender().agency_id().substr(0, 64), "'"));
+    return absl::PermissionDeniedError(StrCat("envelope.sender.agency_id: a node of '",
+                                              sender.agency_id, "' cannot send as '",
+                                              env.sender().agency_id().substr(0, 64), "'"));
   }
   if (!env.sender().node().empty() && env.sender().node() != sender.node) {
     return absl::PermissionDeniedError(StrCat("envelope.sender.node: the calling node is '",
@@ -236,8 +236,8 @@ absl::Status ValidateEnvelope(const v1::Envelope& env, const PeerIdentity& sende
   }
   if (auto s = ValidatePayload(env); !s.ok()) return s;
   if (KindOfPayload(env.payload_case()) != env.kind()) {
-    return InvalidArgumentError(StrCat("envelope.kind: ", v1::MessageKind_Name(env.kind()),
-                                       " does not match the payload"));
+    return InvalidArgumentError(
+        StrCat("envelope.kind: ", v1::MessageKind_Name(env.kind()), " does not match the payload"));
   }
   if (auto s = ValidateTopic(env.topic(), "envelope.topic"); !s.ok()) return s;
   // Addressees.

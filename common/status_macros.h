@@ -14,17 +14,16 @@
 #define CORRIDOR_STATUS_CONCAT_(a, b) CORRIDOR_STATUS_CONCAT_INNER_(a, b)
 
 // Evaluates `expr` (an absl::Status); returns it from the enclosing function if not OK.
-#define CORRIDOR_RETURN_IF_ERROR(expr)                                       \
-  do {                                                                       \
-    ::absl::Status corridor_status_ = (expr);                                \
-    if (!corridor_status_.ok()) return corridor_status_;                     \
+#define CORRIDOR_RETURN_IF_ERROR(expr)                   \
+  do {                                                   \
+    ::absl::Status corridor_status_ = (expr);            \
+    if (!corridor_status_.ok()) return corridor_status_; \
   } while (false)
 
 // Evaluates `rexpr` (an absl::StatusOr<T>); on error returns its status, otherwise
 // moves the value into `lhs` (which may be a declaration).
-#define CORRIDOR_ASSIGN_OR_RETURN(lhs, rexpr)                                              \
-  CORRIDOR_ASSIGN_OR_RETURN_IMPL_(CORRIDOR_STATUS_CONCAT_(corridor_statusor_, __LINE__), \
-                                  lhs, rexpr)
+#define CORRIDOR_ASSIGN_OR_RETURN(lhs, rexpr) \
+  CORRIDOR_ASSIGN_OR_RETURN_IMPL_(CORRIDOR_STATUS_CONCAT_(corridor_statusor_, __LINE__), lhs, rexpr)
 #define CORRIDOR_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr) \
   auto statusor = (rexpr);                                    \
   if (!statusor.ok()) return std::move(statusor).status();    \

@@ -3,8 +3,8 @@
 #include <unistd.h>
 
 #include <fstream>
-#include <optional>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/ascii.h"
@@ -53,14 +53,15 @@ std::string FormatEntry(const v1::AuditEntry& e) {
   std::string event = v1::AuditEvent_Name(e.event()).substr(strlen("AUDIT_EVENT_"));
   std::string line = absl::StrCat("#", e.index(), "  ", TimeUtil::ToString(e.broker_time()), "  ",
                                   absl::AsciiStrToLower(event));
-  std::string who = e.actor_agency_id().empty() ? e.actor_spiffe_id()
-                                                : absl::StrCat(e.actor_agency_id(), "/", e.actor_node());
+  std::string who = e.actor_agency_id().empty()
+                        ? e.actor_spiffe_id()
+                        : absl::StrCat(e.actor_agency_id(), "/", e.actor_node());
   if (!who.empty()) absl::StrAppend(&line, "  by ", who);
   if (!e.officer_id().empty()) absl::StrAppend(&line, " (officer ", e.officer_id(), ")");
   if (!e.recipient_agency_id().empty()) absl::StrAppend(&line, "  to ", e.recipient_agency_id());
   if (!e.exchange_id().empty()) {
-    absl::StrAppend(&line, "\n    ", e.exchange_id(), " (", e.client_message_id(), ") ",
-                    e.topic(), " ", e.handling_code());
+    absl::StrAppend(&line, "\n    ", e.exchange_id(), " (", e.client_message_id(), ") ", e.topic(),
+                    " ", e.handling_code());
   }
   if (!e.payload_sha256().empty()) {
     absl::StrAppend(&line, "  payload ", Short(e.payload_sha256()));
@@ -132,29 +133,30 @@ absl::Status VerifyExport(std::istream& in, const std::string& verifier_key,
     if (text.empty()) continue;
     v1::AuditExportLine line;
     if (auto s = FromJson(text, &line); !s.ok()) {
-      return absl::DataLossError(absl::StrCat("line ", line_no, ": not an export line: ",
-                                              s.message()));
+      return absl::DataLossError(
+          absl::StrCat("line ", line_no, ": not an export line: ", s.message()));
     }
     if (line.has_checkpoint()) {
       auto verified = audit::VerifyCheckpointNote(line.checkpoint().note(), verifier_key);
       if (!verified.ok()) {
-        return absl::Status(verified.status().code(),
-                            absl::StrCat("line ", line_no, ": checkpoint: ",
-                                         verified.status().message()));
+        return absl::Status(
+            verified.status().code(),
+            absl::StrCat("line ", line_no, ": checkpoint: ", verified.status().message()));
       }
       cp = *verified;
     } else if (line.has_record()) {
-      if (!cp) return absl::DataLossError(absl::StrCat("line ", line_no, ": entry before checkpoint"));
+      if (!cp)
+        return absl::DataLossError(absl::StrCat("line ", line_no, ": entry before checkpoint"));
       const v1::AuditEntryRecord& r = line.record();
       v1::AuditEntry hashed;
       if (!hashed.ParseFromString(r.entry_bytes())) {
         return absl::DataLossError(absl::StrCat("line ", line_no, ": entry bytes do not parse"));
       }
       const uint64_t index = hashed.index();
-      if (r.has_entry() &&
-          r.entry().SerializeAsString() != hashed.SerializeAsString()) {
-        return absl::DataLossError(absl::StrCat("line ", line_no, ": entry ", index,
-                                                ": the readable copy differs from the hashed bytes"));
+      if (r.has_entry() && r.entry().SerializeAsString() != hashed.SerializeAsString()) {
+        return absl::DataLossError(
+            absl::StrCat("line ", line_no, ": entry ", index,
+                         ": the readable copy differs from the hashed bytes"));
       }
       auto s = audit::VerifyInclusion(index, cp->size, audit::LeafHash(r.entry_bytes()),
                                       ToHashes(line.inclusion_proof()), cp->root);
@@ -168,9 +170,9 @@ absl::Status VerifyExport(std::istream& in, const std::string& verifier_key,
       auto old_cp = audit::VerifyCheckpointNote(c.old_checkpoint().note(), verifier_key);
       auto new_cp = audit::VerifyCheckpointNote(c.new_checkpoint().note(), verifier_key);
       if (!old_cp.ok() || !new_cp.ok()) {
-        return absl::PermissionDeniedError(absl::StrCat(
-            "line ", line_no, ": consistency: checkpoint signature: ",
-            (!old_cp.ok() ? old_cp.status() : new_cp.status()).message()));
+        return absl::PermissionDeniedError(
+            absl::StrCat("line ", line_no, ": consistency: checkpoint signature: ",
+                         (!old_cp.ok() ? old_cp.status() : new_cp.status()).message()));
       }
       auto s = audit::VerifyConsistency(old_cp->size, new_cp->size, old_cp->root, new_cp->root,
                                         ToHashes(c.hashes()));
@@ -212,7 +214,8 @@ void AuditCommands::Register(CLI::App& app) {
   tail_ = audit_app->add_subcommand("tail", "print new entries as they are appended");
   add_filters(tail_);
   tail_->add_option("--interval", interval_, "seconds between polls")->capture_default_str();
-  export_ = audit_app->add_subcommand("export", "entries + checkpoint + inclusion proofs, JSON lines");
+  export_ =
+      audit_app->add_subcommand("export", "entries + checkpoint + inclusion proofs, JSON lines");
   add_filters(export_);
   export_->add_option("--out", out_, "file to write (default stdout)");
   export_->add_option("--previous-size", previous_size_,
@@ -242,10 +245,12 @@ int AuditCommands::Run(const ConnectionFlags& conn, bool json) {
     std::string vkey = key_;
     if (std::ifstream f(key_); f.good()) std::getline(f, vkey);
     std::ifstream in(export_file_);
-    if (!in) return fail(absl::NotFoundError(absl::StrCat("--export: cannot read ", export_file_)), 2);
+    if (!in)
+      return fail(absl::NotFoundError(absl::StrCat("--export: cannot read ", export_file_)), 2);
     Progress progress("verified lines");
     uint64_t verified = 0;
-    absl::Status s = VerifyExport(in, vkey, [&](uint64_t n) { progress.Update(n, 0); }, &verified);
+    absl::Status s = VerifyExport(
+        in, vkey, [&](uint64_t n) { progress.Update(n, 0); }, &verified);
     if (!s.ok()) return fail(s, 1);
     std::cout << (json ? absl::StrCat("{\"verified_entries\":", verified, "}\n")
                        : absl::StrCat("OK: checkpoint signature valid; ", verified,
@@ -348,7 +353,8 @@ int AuditCommands::Run(const ConnectionFlags& conn, bool json) {
       req.set_old_size(old_size_);
       req.set_new_size(new_size_);
       v1::ConsistencyProofResponse resp;
-      if (auto s = FromGrpc(stub->GetConsistencyProof(&ctx, req, &resp)); !s.ok()) return fail(s, 1);
+      if (auto s = FromGrpc(stub->GetConsistencyProof(&ctx, req, &resp)); !s.ok())
+        return fail(s, 1);
       std::cout << ToJson(resp, !json) << "\n";
       return 0;
     }

@@ -49,8 +49,9 @@ void AddConnectionFlags(CLI::App& app, ConnectionFlags* flags) {
   app.add_option("--certs-dir", flags->certs_dir,
                  "directory of <as>.crt/.key and ca.crt [env CORRIDOR_CERTS_DIR]")
       ->capture_default_str();
-  app.add_option("--as", flags->as,
-                 "certificate to present, by stem in --certs-dir, e.g. zs-police [env CORRIDOR_AS]");
+  app.add_option(
+      "--as", flags->as,
+      "certificate to present, by stem in --certs-dir, e.g. zs-police [env CORRIDOR_AS]");
   app.add_option("--cert", flags->cert, "certificate file (overrides --as)");
   app.add_option("--key", flags->key, "private key file (overrides --as)");
   app.add_option("--ca", flags->ca, "exchange CA file (default <certs-dir>/ca.crt)");

@@ -17,7 +17,7 @@ namespace corridor::cli {
 struct ConnectionFlags {
   std::string broker = "localhost:7443";
   std::string certs_dir = "./corridor-certs";  // dev layout: <as>.crt, <as>.key, ca.crt
-  std::string as;  // certificate stem inside certs_dir, e.g. "zs-police"
+  std::string as;             // certificate stem inside certs_dir, e.g. "zs-police"
   std::string cert, key, ca;  // explicit files (override certs_dir/as)
   std::string server_name;
   double timeout_seconds = 10;

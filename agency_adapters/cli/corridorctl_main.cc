@@ -202,8 +202,9 @@ int RunWatch(const corridor::cli::ConnectionFlags& conn, const WatchFlags& w, bo
   auto client = ConnectOrExplain(conn);
   if (!client.ok()) return Fail(client.status(), absl::IsInvalidArgument(client.status()) ? 2 : 1);
   corridor::SubscriptionOptions opts;
-  opts.open.set_name(w.subscription.empty() ? absl::StrCat("watch-", conn.as.empty() ? "node" : conn.as)
-                                            : w.subscription);
+  opts.open.set_name(w.subscription.empty()
+                         ? absl::StrCat("watch-", conn.as.empty() ? "node" : conn.as)
+                         : w.subscription);
   for (const auto& t : w.topics) opts.open.add_topic_filters(t);
   if (w.from_seq > 0) {
     opts.open.set_start(v1::START_POSITION_FROM_SEQ);
@@ -272,8 +273,9 @@ int main(int argc, char** argv) {
   submit->add_option("--topic", t.topic, "topic (default smuggling.<offence>)");
   submit->add_option("--to", t.to, "addressee agency id (repeatable)");
   submit->add_option("--handling", t.handling, "handling code")->capture_default_str();
-  submit->add_option("--classification", t.classification,
-                     "unclassified|restricted|confidential|secret")
+  submit
+      ->add_option("--classification", t.classification,
+                   "unclassified|restricted|confidential|secret")
       ->capture_default_str();
   submit->add_option("--purpose", t.purpose, "why it is shared");
   submit->add_option("--case-ref", t.case_ref, "case reference");
@@ -296,8 +298,8 @@ int main(int argc, char** argv) {
   submit->add_option("--waterway", t.waterway, "waterway name, e.g. 磨刀门水道");
   submit->add_option("--location", t.location, "landmark description");
   submit->add_option("--expected", t.expected, "expected time of the movement (RFC 3339)");
-  submit->add_option("--offence", t.offence,
-                     "frozen-goods|fuel|drug|firearm|illegal-migration|other")
+  submit
+      ->add_option("--offence", t.offence, "frozen-goods|fuel|drug|firearm|illegal-migration|other")
       ->capture_default_str();
   submit->add_option("--cargo", t.cargo, "cargo");
   submit->add_option("--narrative", t.narrative, "free text");

@@ -55,10 +55,10 @@ absl::StatusOr<std::unique_ptr<AgencyClient>> AgencyClient::Connect(const Client
   auto channel = MakeChannel(options);
   if (!channel.ok()) return channel.status();
   if (!(*channel)->WaitForConnected(DeadlineIn(options.connect_timeout))) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot reach the broker at ", options.target,
-        " within ", absl::FormatDuration(options.connect_timeout),
-        " (is it running, and do the certificates belong to its exchange CA?)"));
+    return absl::UnavailableError(
+        absl::StrCat("cannot reach the broker at ", options.target, " within ",
+                     absl::FormatDuration(options.connect_timeout),
+                     " (is it running, and do the certificates belong to its exchange CA?)"));
   }
   std::unique_ptr<AgencyClient> client(new AgencyClient());
   client->options_ = options;
@@ -81,8 +81,8 @@ absl::StatusOr<v1::SubmitResponse> AgencyClient::Submit(const v1::Envelope& enve
 
 std::vector<absl::StatusOr<v1::SubmitResponse>> AgencyClient::SubmitAll(
     const std::vector<v1::Envelope>& envelopes, size_t window) {
-  std::vector<absl::StatusOr<v1::SubmitResponse>> results(
-      envelopes.size(), absl::UnavailableError("not answered"));
+  std::vector<absl::StatusOr<v1::SubmitResponse>> results(envelopes.size(),
+                                                          absl::UnavailableError("not answered"));
   if (envelopes.empty()) return results;
   if (window == 0) window = 1;
   grpc::ClientContext ctx;
@@ -97,8 +97,8 @@ std::vector<absl::StatusOr<v1::SubmitResponse>> AgencyClient::SubmitAll(
       if (reply.code() == 0) {
         results[i] = reply.result();
       } else {
-        results[i] = absl::Status(static_cast<absl::StatusCode>(reply.code()),
-                                  reply.error_message());
+        results[i] =
+            absl::Status(static_cast<absl::StatusCode>(reply.code()), reply.error_message());
       }
       ++i;
       std::lock_guard<std::mutex> lock(mu);

@@ -76,11 +76,11 @@ class Subscription {
   std::thread thread_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;                  // guarded by mu_
-  grpc::ClientContext* live_ctx_ = nullptr;  // guarded by mu_
-  bool opened_ = false;                    // guarded by mu_
+  bool stopping_ = false;                               // guarded by mu_
+  grpc::ClientContext* live_ctx_ = nullptr;             // guarded by mu_
+  bool opened_ = false;                                 // guarded by mu_
   absl::StatusOr<v1::SubscriptionOpened> opened_info_;  // guarded by mu_
-  absl::Status last_error_;                // guarded by mu_
+  absl::Status last_error_;                             // guarded by mu_
   std::atomic<uint64_t> reconnects_{0};
   std::atomic<uint64_t> received_{0};
 };

@@ -112,8 +112,7 @@ class SubmitStreamReactor final
     if (!broken_ && !(reads_done_ && slots_.empty())) return;
     finished_ = true;
     lock.unlock();
-    Finish(broken_ ? grpc::Status(grpc::StatusCode::CANCELLED, "stream broken")
-                   : grpc::Status::OK);
+    Finish(broken_ ? grpc::Status(grpc::StatusCode::CANCELLED, "stream broken") : grpc::Status::OK);
   }
 
   ExchangeCore* const core_;
@@ -177,10 +176,9 @@ class SubscribeReactor final
         return;
       }
       std::shared_ptr<StreamSink> sink = sink_;
-      uint64_t session = core_->Attach(peer_, *std::move(params), sink,
-                                       [sink](absl::StatusOr<v1::SubscriptionOpened> r) {
-                                         sink->Opened(std::move(r));
-                                       });
+      uint64_t session = core_->Attach(
+          peer_, *std::move(params), sink,
+          [sink](absl::StatusOr<v1::SubscriptionOpened> r) { sink->Opened(std::move(r)); });
       std::lock_guard<std::mutex> lock(mu_);
       session_ = session;
       return;  // the next read starts once the subscription is open
@@ -334,8 +332,8 @@ grpc::ServerUnaryReactor* ExchangeService::Submit(grpc::CallbackServerContext* c
   return reactor;
 }
 
-grpc::ServerBidiReactor<v1::SubmitRequest, v1::SubmitStreamResponse>*
-ExchangeService::SubmitStream(grpc::CallbackServerContext* ctx) {
+grpc::ServerBidiReactor<v1::SubmitRequest, v1::SubmitStreamResponse>* ExchangeService::SubmitStream(
+    grpc::CallbackServerContext* ctx) {
   auto peer = AuthenticateCall(*ctx, core_);
   if (!peer.ok()) {
     return new RejectingBidiReactor<v1::SubmitRequest, v1::SubmitStreamResponse>(
@@ -368,8 +366,8 @@ grpc::ServerUnaryReactor* AdminService::Status(grpc::CallbackServerContext* ctx,
     return reactor;
   }
   if (peer->role != PeerRole::kAgency && peer->role != PeerRole::kAdmin) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                                 "status is for agency nodes and admins"));
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "status is for agency nodes and admins"));
     return reactor;
   }
   core_->Status(*peer, [reactor, response](v1::StatusResponse r) {

@@ -20,8 +20,7 @@ absl::StatusOr<std::unique_ptr<BrokerServer>> BrokerServer::Start(
   CORRIDOR_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> creds,
                             MakeServerCredentials(config.tls));
   std::unique_ptr<BrokerServer> server(new BrokerServer());
-  CORRIDOR_ASSIGN_OR_RETURN(server->core_,
-                            ExchangeCore::Open(config, std::move(decision_point)));
+  CORRIDOR_ASSIGN_OR_RETURN(server->core_, ExchangeCore::Open(config, std::move(decision_point)));
   server->exchange_ = std::make_unique<ExchangeService>(server->core_.get());
   ExchangeCore* core = server->core_.get();
   server->admin_ = std::make_unique<AdminService>(
@@ -40,8 +39,8 @@ absl::StatusOr<std::unique_ptr<BrokerServer>> BrokerServer::Start(
   builder.RegisterService(server->audit_.get());
   // Our own INVALID_ARGUMENT names the field for envelopes up to 4x the limit;
   // beyond that gRPC refuses the frame (RESOURCE_EXHAUSTED) without buffering it.
-  builder.SetMaxReceiveMessageSize(static_cast<int>(
-      std::max<size_t>(4 * config.max_message_bytes, 4 << 20)));
+  builder.SetMaxReceiveMessageSize(
+      static_cast<int>(std::max<size_t>(4 * config.max_message_bytes, 4 << 20)));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);

@@ -1,11 +1,11 @@
 #include "broker/grpc/tls.h"
 
-#include <fstream>
-#include <mutex>
-
 #include <openssl/conf.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+
+#include <fstream>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/security/tls_certificate_provider.h"

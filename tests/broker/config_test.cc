@@ -44,8 +44,7 @@ agencies: [{id: a, kind: police}, {id: a, kind: customs}]
 }
 
 TEST(ConfigTest, MissingFileIsNotFound) {
-  EXPECT_THAT(LoadConfigFile("/nonexistent/corridord.yaml"),
-              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(LoadConfigFile("/nonexistent/corridord.yaml"), StatusIs(absl::StatusCode::kNotFound));
 }
 
 }  // namespace

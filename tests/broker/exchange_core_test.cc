@@ -195,7 +195,8 @@ TEST_F(ExchangeCoreTest, InvalidInputIsRefusedAndNothingStored) {
 
 TEST_F(ExchangeCoreTest, AckedIsNotRedeliveredUnackedIs) {
   auto a = Attach("zs-customs", Params("ops", {"smuggling.*"}));
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Submit("zs-police", SampleTipOff(absl::StrCat("t", i))).ok());
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(Submit("zs-police", SampleTipOff(absl::StrCat("t", i))).ok());
   auto got = a.sink->WaitFor(3);
   ASSERT_EQ(got.size(), 3u);
   core_->Ack(a.session, {1, 3});

@@ -37,12 +37,12 @@ TEST(ParseSpiffeIdTest, RejectsOtherTrustDomain) {
 }
 
 TEST(ParseSpiffeIdTest, RejectsMalformed) {
-  for (const char* bad : {"https://zhongshan.corridor/agency/a/n", "spiffe://zhongshan.corridor",
-                          "spiffe://zhongshan.corridor/agency/zs-police",
-                          "spiffe://zhongshan.corridor/agency/zs-police/node1/extra",
-                          "spiffe://zhongshan.corridor/agency/ZS/node1",
-                          "spiffe://zhongshan.corridor/agency//node1",
-                          "spiffe://zhongshan.corridor/officer/x"}) {
+  for (const char* bad :
+       {"https://zhongshan.corridor/agency/a/n", "spiffe://zhongshan.corridor",
+        "spiffe://zhongshan.corridor/agency/zs-police",
+        "spiffe://zhongshan.corridor/agency/zs-police/node1/extra",
+        "spiffe://zhongshan.corridor/agency/ZS/node1", "spiffe://zhongshan.corridor/agency//node1",
+        "spiffe://zhongshan.corridor/officer/x"}) {
     EXPECT_THAT(ParseSpiffeId(bad, kTd), StatusIs(absl::StatusCode::kUnauthenticated)) << bad;
   }
 }

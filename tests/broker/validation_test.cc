@@ -99,8 +99,8 @@ TEST_F(ValidationTest, FieldErrorsNameTheField) {
 TEST_F(ValidationTest, OversizedNamesTheLimit) {
   v1::Envelope e = SampleTipOff("t-1");
   e.mutable_tip_off()->set_narrative(std::string(limits_.max_message_bytes, 'x'));
-  EXPECT_THAT(Check(e), StatusIs(absl::StatusCode::kInvalidArgument,
-                                 HasSubstr("exceeds max_message_bytes")));
+  EXPECT_THAT(Check(e),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("exceeds max_message_bytes")));
 }
 
 TEST(TopicTest, Matching) {

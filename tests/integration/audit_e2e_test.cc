@@ -169,8 +169,8 @@ TEST_F(AuditE2eTest, AgencyAndTimeRangeQueriesArePagedByIndex) {
   auto stub = AuditStub("auditor");
   v1::AuditQuery q;
   q.set_agency_id("zs-msa");
-  *q.mutable_from_time() = google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
-      absl::ToUnixNanos(before));
+  *q.mutable_from_time() =
+      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(before));
   q.set_limit(7);
   std::vector<v1::AuditEntry> all;
   for (int page = 0; page < 10; ++page) {
@@ -276,13 +276,13 @@ TEST_F(AuditE2eTest, ExportVerifiesOfflineAndTamperingIsCaughtWhereItHappened) {
   const uint64_t earlier = Checkpoint(AuditStub("auditor").get()).size();
   ExchangeOne("x-2");
   const std::string exported = (dir_.path() / "export.jsonl").string();
-  const std::string vkey_file = (std::filesystem::path(config_.data_dir) /
-                                 "audit-signing.key.vkey").string();
+  const std::string vkey_file =
+      (std::filesystem::path(config_.data_dir) / "audit-signing.key.vkey").string();
   std::string out;
-  ASSERT_EQ(Corridorctl({"--broker", Target(), "--certs-dir", certs_dir_.string(), "--as",
-                         "auditor", "audit", "export", "--out", exported, "--previous-size",
-                         std::to_string(earlier)},
-                        &out),
+  ASSERT_EQ(Corridorctl(
+                {"--broker", Target(), "--certs-dir", certs_dir_.string(), "--as", "auditor",
+                 "audit", "export", "--out", exported, "--previous-size", std::to_string(earlier)},
+                &out),
             0)
       << out;
   ASSERT_EQ(Corridorctl({"audit", "verify", "--export", exported, "--key", vkey_file}, &out), 0)

@@ -89,8 +89,8 @@ class CrashTest : public ::testing::Test {
 TEST_F(CrashTest, NothingAcknowledgedIsLostAcrossKillDashNine) {
   StartBroker();
   std::mutex mu;
-  std::set<std::string> received;              // client ids delivered to customs
-  std::map<std::string, std::string> acked;    // client id -> exchange id (sender got OK)
+  std::set<std::string> received;            // client ids delivered to customs
+  std::map<std::string, std::string> acked;  // client id -> exchange id (sender got OK)
 
   auto customs = AgencyClient::Connect(Options("zs-customs"));
   ASSERT_TRUE(customs.ok()) << customs.status();

@@ -202,15 +202,13 @@ TEST_F(ExchangeE2eTest, BadInputGetsInvalidArgumentNamingTheField) {
   v1::Envelope big = SampleTipOff("big-1");
   big.mutable_tip_off()->set_narrative(std::string(config_.max_message_bytes + 1, 'x'));
   EXPECT_THAT(police->Submit(big).status(),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("envelope: ")));
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("envelope: ")));
   EXPECT_THAT(police->Submit(big).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("max_message_bytes")));
   v1::Envelope bad = SampleTipOff("bad-1");
   bad.mutable_tip_off()->mutable_vessel()->set_mmsi("41234");
-  EXPECT_THAT(police->Submit(bad).status(),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("envelope.tip_off.vessel.mmsi")));
+  EXPECT_THAT(police->Submit(bad).status(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                     HasSubstr("envelope.tip_off.vessel.mmsi")));
   v1::Envelope no_topic = SampleTipOff("bad-2");
   no_topic.clear_topic();
   EXPECT_THAT(police->Submit(no_topic).status(),

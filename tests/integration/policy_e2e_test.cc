@@ -238,8 +238,8 @@ TEST_F(PolicyE2eTest, ReloadSwapsTheBundleAndRefusesABadOne) {
   std::filesystem::copy_file(
       std::filesystem::path(CORRIDOR_SOURCE_DIR) / "tests/policy/testdata/bad_h3/bad.policy",
       policy_dir_ / "demo.policy", std::filesystem::copy_options::overwrite_existing);
-  EXPECT_THAT(Reload(), StatusIs(absl::StatusCode::kInvalidArgument,
-                                 HasSubstr("share-every-case-record")));
+  EXPECT_THAT(Reload(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("share-every-case-record")));
   EXPECT_EQ(PolicyVersion(), v2_version);
 }
 
