@@ -2,23 +2,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "certs/spiffe_id.h"
 
 namespace corridor::broker {
-namespace {
-
-bool IsSegment(absl::string_view s) {
-  if (s.empty() || s.size() > 63) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              (i > 0 && (c == '-' || c == '_' || c == '.'));
-    if (!ok) return false;
-  }
-  return true;
-}
-
-}  // namespace
 
 std::string_view PeerRoleName(PeerRole role) {
   switch (role) {
@@ -36,48 +22,37 @@ std::string_view PeerRoleName(PeerRole role) {
 
 absl::StatusOr<PeerIdentity> ParseSpiffeId(std::string_view uri,
                                            std::string_view expected_trust_domain) {
-  constexpr absl::string_view kScheme = "spiffe://";
-  absl::string_view u(uri.data(), uri.size());
-  if (!absl::StartsWith(u, kScheme)) {
-    return absl::UnauthenticatedError("peer certificate URI SAN is not a spiffe:// id");
+  // One grammar for the ids certs/ issues and the ids the broker accepts.
+  absl::StatusOr<certs::SpiffeId> parsed = certs::ParseSpiffeId(uri);
+  if (!parsed.ok()) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("peer certificate: ", parsed.status().message()));
   }
-  std::vector<absl::string_view> parts = absl::StrSplit(u.substr(kScheme.size()), '/');
-  PeerIdentity id;
-  id.spiffe_id = std::string(uri);
-  id.trust_domain = std::string(parts[0]);
-  if (id.trust_domain != expected_trust_domain) {
-    return absl::UnauthenticatedError(absl::StrCat("peer trust domain '", id.trust_domain,
+  if (parsed->trust_domain != expected_trust_domain) {
+    return absl::UnauthenticatedError(absl::StrCat("peer trust domain '", parsed->trust_domain,
                                                    "' is not this exchange's '",
                                                    std::string(expected_trust_domain), "'"));
   }
-  for (size_t i = 1; i < parts.size(); ++i) {
-    if (!IsSegment(parts[i])) {
-      return absl::UnauthenticatedError(absl::StrCat("peer SPIFFE id has a malformed segment ", i));
-    }
-  }
-  if (parts.size() == 4 && parts[1] == "agency") {
-    id.role = PeerRole::kAgency;
-    id.agency_id = std::string(parts[2]);
-    id.node = std::string(parts[3]);
-    return id;
-  }
-  if (parts.size() == 3) {
-    id.node = std::string(parts[2]);
-    if (parts[1] == "auditor") {
+  PeerIdentity id;
+  id.spiffe_id = std::string(uri);
+  id.trust_domain = parsed->trust_domain;
+  id.agency_id = parsed->agency;
+  id.node = parsed->name;
+  switch (parsed->kind) {
+    case certs::SpiffeKind::kAgency:
+      id.role = PeerRole::kAgency;
+      break;
+    case certs::SpiffeKind::kAuditor:
       id.role = PeerRole::kAuditor;
-      return id;
-    }
-    if (parts[1] == "admin") {
+      break;
+    case certs::SpiffeKind::kAdmin:
       id.role = PeerRole::kAdmin;
-      return id;
-    }
-    if (parts[1] == "broker") {
+      break;
+    case certs::SpiffeKind::kBroker:
       id.role = PeerRole::kBroker;
-      return id;
-    }
+      break;
   }
-  return absl::UnauthenticatedError(
-      "peer SPIFFE id is not agency/<id>/<node>, auditor/<name>, admin/<name> or broker/<name>");
+  return id;
 }
 
 absl::StatusOr<std::string> SelectSpiffeId(const std::vector<std::string>& uri_sans) {
