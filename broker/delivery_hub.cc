@@ -12,6 +12,12 @@
 namespace corridor::broker {
 namespace {
 
+bool Expired(const v1::Delivery& d, absl::Time now) {
+  const auto& at = d.envelope().expires_at();
+  return d.envelope().has_expires_at() &&
+         absl::FromUnixSeconds(at.seconds()) + absl::Nanoseconds(at.nanos()) <= now;
+}
+
 bool Matches(const store::v1::SubscriptionRecord& rec, const v1::Delivery& d) {
   if (d.addressed()) return true;
   for (const std::string& f : rec.topic_filters()) {
@@ -325,7 +331,7 @@ void DeliveryHub::Pump(Session* s) {
                   /*close_sink=*/true);
       return;
     }
-    if (!Matches(sub->record, *d)) continue;
+    if (!Matches(sub->record, *d) || Expired(*d, now)) continue;  // expired: being erased
     d->set_attempt(1);
     d->set_subscription(sub->record.name());
     s->inflight[seq] = Inflight{now + s->ack_deadline, 1, d};
@@ -342,7 +348,12 @@ void DeliveryHub::Redeliver(absl::Time now) {
   for (auto& [id, session] : sessions_) {
     Session* s = session.get();
     if (!s->ready) continue;
-    for (auto& [seq, inf] : s->inflight) {
+    for (auto it = s->inflight.begin(); it != s->inflight.end();) {
+      if (Expired(*it->second.delivery, now)) {
+        it = s->inflight.erase(it);  // erased (or about to be): never sent again
+        continue;
+      }
+      Inflight& inf = (it++)->second;
       if (inf.deadline > now) continue;
       auto again = std::make_shared<v1::Delivery>(*inf.delivery);
       again->set_attempt(++inf.attempt);

@@ -8,6 +8,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "broker/audit_log.h"
 #include "broker/committer.h"
 #include "broker/delivery_hub.h"
@@ -24,6 +25,7 @@ using google::protobuf::util::TimeUtil;
 
 constexpr char kNextExchangeSeq[] = "next_exchange_seq";
 constexpr uint32_t kMaxInFlightLimit = 4096;
+constexpr absl::Duration kErasureSweepInterval = absl::Seconds(1);
 
 google::protobuf::Timestamp ToProto(absl::Time t) {
   return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
@@ -430,6 +432,13 @@ class ExchangeCore::Impl {
 
     rocksdb::Status s = batch.Put(store_->cf(Store::kMessages), MessageKey(exchange_seq),
                                   message.SerializeAsString());
+    if (s.ok() && env.has_expires_at()) {
+      std::string expiry_key;
+      AppendBe64(&expiry_key,
+                 static_cast<uint64_t>(TimeUtil::TimestampToMilliseconds(env.expires_at())));
+      AppendBe64(&expiry_key, exchange_seq);
+      s = batch.Put(store_->cf(Store::kExpiry), expiry_key, "");
+    }
     if (s.ok()) {
       s = batch.Put(store_->cf(Store::kDedupe), dedupe_key, dedupe.SerializeAsString());
     }
@@ -458,7 +467,9 @@ class ExchangeCore::Impl {
   }
 
   void BeforeWrite(rocksdb::WriteBatch& batch) {
-    audit_->BeforeWrite(batch, absl::Now());
+    const absl::Time now = absl::Now();
+    EraseExpired(batch, now);
+    audit_->BeforeWrite(batch, now);
     if (batch_exchanges_ == 0) return;
     std::string v;
     AppendBe64(&v, next_exchange_seq_);
@@ -468,8 +479,51 @@ class ExchangeCore::Impl {
   // Committer thread, when no task came for a while: a checkpoint that is due
   // gets its own (otherwise empty) batch.
   void OnIdle() {
-    if (audit_->CheckpointDue(absl::Now())) {
+    const absl::Time now = absl::Now();
+    if (audit_->CheckpointDue(now) || now - last_erasure_sweep_ >= kErasureSweepInterval) {
       committer_.Enqueue(Committer::Task{.prepare = nullptr, .done = [](absl::Status) {}});
+    }
+  }
+
+  // Committer thread, at most once per kErasureSweepInterval: expired messages
+  // and their undelivered or unacked deliveries are deleted, each with an
+  // erasure entry, in the batch being written.
+  void EraseExpired(rocksdb::WriteBatch& batch, absl::Time now) {
+    if (now - last_erasure_sweep_ < kErasureSweepInterval) return;
+    last_erasure_sweep_ = now;
+    std::string upper;
+    AppendBe64(&upper, static_cast<uint64_t>(absl::ToUnixMillis(now)) + 1);
+    std::unique_ptr<rocksdb::Iterator> it(
+        store_->db()->NewIterator(rocksdb::ReadOptions(), store_->cf(Store::kExpiry)));
+    int erased = 0;
+    for (it->SeekToFirst(); it->Valid() && it->key().compare(upper) < 0 && erased < 1000;
+         it->Next(), ++erased) {
+      if (it->key().size() != 16) continue;
+      const uint64_t seq = ReadBe64(std::string_view(it->key().data() + 8, 8));
+      batch.Delete(store_->cf(Store::kExpiry), it->key());
+      auto stored = store_->Get(Store::kMessages, MessageKey(seq));
+      store::v1::StoredMessage message;
+      if (!stored.ok() || !message.ParseFromString(*stored)) continue;
+      batch.Delete(store_->cf(Store::kMessages), MessageKey(seq));
+      AuditGroupKeys keys;
+      const v1::Envelope& env = message.envelope();
+      keys.agencies.push_back(env.sender().agency_id());
+      keys.exchange_id = env.exchange_id();
+      keys.client_message_id = env.client_message_id();
+      keys.case_ref = env.case_ref();
+      v1::AuditEntry e = EntryAbout(env, v1::AUDIT_EVENT_ERASURE);
+      *e.mutable_broker_time() = ToProto(now);
+      std::vector<std::string> recipients;
+      for (const auto& r : message.recipients()) {
+        batch.Delete(store_->cf(Store::kDeliveries), DeliveryKey(r.agency_id(), r.seq()));
+        keys.agencies.push_back(r.agency_id());
+        recipients.push_back(absl::StrCat(r.agency_id(), "#", r.seq()));
+      }
+      e.set_detail(absl::StrCat("expired at ", TimeUtil::ToString(env.expires_at()),
+                                "; erased message and deliveries ",
+                                absl::StrJoin(recipients, ", ")));
+      std::vector<v1::AuditEntry> entries{std::move(e)};
+      audit_->Append(entries, keys, batch);
     }
   }
 
@@ -504,6 +558,7 @@ class ExchangeCore::Impl {
   absl::flat_hash_map<std::string, uint64_t> heads_;
   std::set<std::string> dirty_heads_;
   uint64_t batch_exchanges_ = 0;
+  absl::Time last_erasure_sweep_ = absl::InfinitePast();
   absl::flat_hash_map<std::string, store::v1::DedupeRecord> pending_dedupe_;
   std::map<std::string, std::map<std::string, std::vector<std::string>>> routes_;
 };

@@ -7,9 +7,9 @@
 namespace corridor::broker {
 namespace {
 
-const char* const kCfNames[Store::kNumCfs] = {"messages", "deliveries", "dedupe", "subscriptions",
-                                              "acks",     "meta",       "audit",  "audit_index",
-                                              "merkle",   "checkpoints"};
+const char* const kCfNames[Store::kNumCfs] = {"messages", "deliveries",  "dedupe", "subscriptions",
+                                              "acks",     "meta",        "audit",  "audit_index",
+                                              "merkle",   "checkpoints", "expiry"};
 
 }  // namespace
 

@@ -58,6 +58,7 @@ class Store {
     kAuditIndex,
     kMerkle,
     kCheckpoints,
+    kExpiry,
     kNumCfs
   };
 

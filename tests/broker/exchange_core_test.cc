@@ -5,6 +5,7 @@
 #include <future>
 #include <mutex>
 
+#include "broker/audit_log.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/envelopes.h"
@@ -293,6 +294,41 @@ TEST_F(ExchangeCoreTest, OnlyAgenciesSubmitAndSubscribe) {
   EXPECT_THAT(p.get_future().get(), StatusIs(absl::StatusCode::kPermissionDenied));
   EXPECT_THAT(Submit("zz-unknown", SampleTipOff("x")),
               StatusIs(absl::StatusCode::kUnauthenticated));
+}
+
+TEST_F(ExchangeCoreTest, ExpiredMessagesAreErasedAndNeverDelivered) {
+  v1::Envelope e = SampleTipOff("short-lived");
+  e.add_addressees("zs-customs");
+  *e.mutable_expires_at() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(
+      absl::ToUnixMillis(absl::Now() + absl::Milliseconds(800)));
+  v1::Envelope keep = SampleTipOff("long-lived");
+  keep.add_addressees("zs-customs");
+  ASSERT_TRUE(Submit("zs-police", e).ok());
+  ASSERT_TRUE(Submit("zs-police", keep).ok());
+  // Wait past the expiry and one erasure sweep (the committer sweeps when idle).
+  v1::AuditQuery q;
+  q.set_event(v1::AUDIT_EVENT_ERASURE);
+  std::vector<v1::AuditEntry> erased;
+  for (int i = 0; i < 100 && erased.empty(); ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    ASSERT_TRUE(core_->audit()
+                    .Query(q,
+                           [&](const v1::AuditEntryRecord& r) {
+                             erased.push_back(r.entry());
+                             return true;
+                           })
+                    .ok());
+  }
+  ASSERT_EQ(erased.size(), 1u);
+  EXPECT_EQ(erased[0].client_message_id(), "short-lived");
+  EXPECT_THAT(erased[0].detail(), HasSubstr("zs-customs#1"));
+  // The offline agency connects: only the message that has not expired arrives.
+  auto a = Attach("zs-customs", Params("ops"));
+  auto got = a.sink->WaitFor(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].envelope().client_message_id(), "long-lived");
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_EQ(a.sink->WaitFor(1).size(), 1u);
 }
 
 }  // namespace
