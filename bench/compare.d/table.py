@@ -81,9 +81,16 @@ def main():
     if os.path.exists(machine):
         out.append("```\n" + open(machine).read().strip() + "\n```\n")
     scenarios = sorted({s for s, _ in runs}, key=int)
+    logs = glob.glob(os.path.join(directory, "s*-*-r*.log"))
+    tried = {tuple(re.match(r"s(\d+)-(\w+)-r", os.path.basename(f)).groups()) for f in logs}
+    scenarios = sorted({s for s, _ in runs} | {s for s, _ in tried}, key=int)
     for sc in scenarios:
+        for s in SYSTEMS:
+            if (sc, s) in tried and (sc, s) not in runs:
+                runs[(sc, s)] = []  # ran, but wrote no summary: shown as n/a
         systems = [s for s in SYSTEMS if (sc, s) in runs]
         n = {s: len(runs[(sc, s)]) for s in systems}
+        failed_runs = [s for s in systems if n[s] == 0]
         out.append(f"### Scenario {sc}: {TITLES.get(sc, '')}\n")
         head = "| figure | " + " | ".join(f"{s} (n={n[s]})" for s in systems)
         peers = [s for s in systems if s != "corridor"] if "corridor" in systems else []
@@ -149,6 +156,8 @@ def main():
             cells.append(f"{ok}: {exp:,} expected, {miss} missing, {dup} dup, {unexp} unexpected, {failed} failed")
         cells += ["" for _ in peers]
         out.append("| delivery check (all runs) | " + " | ".join(cells) + " |")
+        if failed_runs:
+            out.append(f"\nno summary from: {', '.join(failed_runs)} (the run failed or timed out; see its .log)\n")
         loads = sorted({get(r, "load_average.before") for s in systems for r in runs[(sc, s)]} - {None})
         if loads:
             out.append(f"\nload average (1/5/15 min) before these runs: {', '.join(loads)}\n")

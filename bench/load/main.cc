@@ -275,6 +275,9 @@ int Run(const Flags& f) {
         c->Send(n);
         next += interval;
       }
+      // Collect the answers still due (rabbitmq-c reads them only on this thread).
+      const int64_t deadline = NowNs() + static_cast<int64_t>(f.settle * 1e9);
+      while (tracker.in_flight(i) > 0 && NowNs() < deadline) c->Poll(deadline, 1);
     });
   }
 
@@ -351,9 +354,10 @@ int Run(const Flags& f) {
     // Build: subscribers offline, f.backlog messages as fast as the window allows.
     begin_window();
     const uint64_t rss_before = srv0.rss_kib;
+    const int64_t build_deadline = NowNs() + static_cast<int64_t>(f.settle * 1e9);
     for (;;) {
       bool all_answered = tracker.total_acked() + tracker.total_failed() >= f.backlog;
-      if (all_answered) break;
+      if (all_answered || NowNs() >= build_deadline) break;
       tick("build");
       usleep(20'000);
     }
