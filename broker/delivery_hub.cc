@@ -1,6 +1,7 @@
 #include "broker/delivery_hub.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -27,6 +28,7 @@ bool Matches(const store::v1::SubscriptionRecord& rec, const v1::Delivery& d) {
 }
 
 constexpr absl::Duration kDeadlineTick = absl::Milliseconds(50);
+constexpr absl::Duration kPersistTick = absl::Milliseconds(20);
 
 }  // namespace
 
@@ -59,8 +61,10 @@ absl::Status DeliveryHub::Recover(const std::vector<std::string>& agencies) {
       if (acks->key().size() != prefix.size() + 8) continue;
       uint64_t seq = ReadBe64(std::string_view(acks->key().data() + prefix.size(), 8));
       if (seq >= sub->record.ack_floor()) sub->acked.insert(seq);
+      sub->persisted_acks.insert(seq);
     }
     if (!acks->status().ok()) return FromRocks(acks->status(), "acks");
+    sub->persisted_floor = sub->record.ack_floor();
     auto key = std::make_pair(sub->record.agency_id(), sub->record.name());
     subs_[key] = std::move(sub);
   }
@@ -224,6 +228,7 @@ void DeliveryHub::DoAttach(uint64_t id, PeerIdentity peer, SubscribeParams param
                                               params.topic_filters.end()};
     uint64_t floor = params.start == v1::START_POSITION_NEW_ONLY ? head(peer.agency_id) + 1 : 1;
     fresh->record.set_ack_floor(floor);
+    fresh->persisted_floor = floor;  // the record below is written with it
     *fresh->record.mutable_created_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
     fresh->record.set_created_by(peer.spiffe_id);
     sub = fresh.get();
@@ -415,32 +420,46 @@ void DeliveryHub::PersistDirty() {
   for (auto& [key, sub] : subs_) {
     if (!sub->dirty) continue;
     sub->dirty = false;
-    store::v1::SubscriptionRecord record = sub->record;
-    std::vector<uint64_t> acks;
-    for (uint64_t seq : sub->new_acks) {
-      if (seq >= record.ack_floor()) acks.push_back(seq);
+    const uint64_t floor = sub->record.ack_floor();
+    // Ack keys exist only for acks above the floor: in-order acks never touch
+    // the disk beyond the subscription record; keys the floor passed are deleted.
+    std::vector<uint64_t> put, del;
+    for (uint64_t seq : sub->acked) {
+      if (!sub->persisted_acks.count(seq)) put.push_back(seq);
+    }
+    for (auto it = sub->persisted_acks.begin(); it != sub->persisted_acks.end() && *it < floor;) {
+      del.push_back(*it);
+      it = sub->persisted_acks.erase(it);
+    }
+    sub->persisted_acks.insert(put.begin(), put.end());
+    std::optional<store::v1::SubscriptionRecord> record;
+    if (floor != sub->persisted_floor) {
+      record = sub->record;
+      sub->persisted_floor = floor;
     }
     sub->new_acks.clear();
     auto audit = std::make_shared<std::vector<std::pair<v1::AuditEntry, AuditGroupKeys>>>(
         std::move(sub->audit));
     sub->audit.clear();
+    if (!record && put.empty() && del.empty() && audit->empty()) continue;
     committer_->Enqueue(Committer::Task{
         .prepare =
-            [this, record, acks = std::move(acks), audit](rocksdb::WriteBatch& batch) {
+            [this, agency = key.first, name = key.second, record, put = std::move(put),
+             del = std::move(del), audit](rocksdb::WriteBatch& batch) {
               for (auto& [entry, keys] : *audit) {
                 std::vector<v1::AuditEntry> one{std::move(entry)};
                 audit_append_(one, keys, batch);
               }
-              const std::string& a = record.agency_id();
-              const std::string& n = record.name();
-              rocksdb::Status s = batch.Put(store_->cf(Store::kSubscriptions),
-                                            SubscriptionKey(a, n), record.SerializeAsString());
-              if (s.ok()) {
-                s = batch.DeleteRange(store_->cf(Store::kAcks), AckKey(a, n, 0),
-                                      AckKey(a, n, record.ack_floor()));
+              rocksdb::Status s;
+              if (record) {
+                s = batch.Put(store_->cf(Store::kSubscriptions), SubscriptionKey(agency, name),
+                              record->SerializeAsString());
               }
-              for (uint64_t seq : acks) {
-                if (s.ok()) s = batch.Put(store_->cf(Store::kAcks), AckKey(a, n, seq), "");
+              for (uint64_t seq : del) {
+                if (s.ok()) s = batch.Delete(store_->cf(Store::kAcks), AckKey(agency, name, seq));
+              }
+              for (uint64_t seq : put) {
+                if (s.ok()) s = batch.Put(store_->cf(Store::kAcks), AckKey(agency, name, seq), "");
               }
               return FromRocks(s, "acks");
             },
@@ -455,7 +474,12 @@ void DeliveryHub::Run() {
       std::unique_lock<std::mutex> lock(mu_);
       bool has_inflight = false;
       for (const auto& [id, s] : sessions_) has_inflight = has_inflight || !s->inflight.empty();
-      if (has_inflight) {
+      bool has_dirty = false;
+      for (const auto& [key, sub] : subs_) has_dirty = has_dirty || sub->dirty;
+      if (has_dirty) {
+        cv_.wait_for(lock, absl::ToChronoMilliseconds(kPersistTick),
+                     [&] { return stopping_ || !queue_.empty(); });
+      } else if (has_inflight) {
         cv_.wait_for(lock, absl::ToChronoMilliseconds(kDeadlineTick),
                      [&] { return stopping_ || !queue_.empty(); });
       } else {
@@ -477,7 +501,11 @@ void DeliveryHub::Run() {
       Redeliver(now);
       next_deadline_check_ = now + kDeadlineTick;
     }
-    PersistDirty();
+    // Acks are batched for the disk: at most one task per subscription per tick.
+    if (now >= next_persist_) {
+      PersistDirty();
+      next_persist_ = now + kPersistTick;
+    }
   }
   // Stopping: run what was already posted (acks, detaches), persist, close every stream.
   {

@@ -94,6 +94,8 @@ class DeliveryHub {
     std::vector<uint64_t> new_acks;                                // acked since the last persist
     std::vector<std::pair<v1::AuditEntry, AuditGroupKeys>> audit;  // to record with them
     bool dirty = false;                                            // floor or acks to persist
+    std::set<uint64_t> persisted_acks;                             // ack keys on disk
+    uint64_t persisted_floor = 0;                                  // the floor in the stored record
     Session* session = nullptr;
   };
 
@@ -128,6 +130,7 @@ class DeliveryHub {
   absl::flat_hash_map<uint64_t, std::unique_ptr<Session>> sessions_;
   absl::flat_hash_map<std::string, uint64_t> heads_;
   absl::Time next_deadline_check_ = absl::InfinitePast();
+  absl::Time next_persist_ = absl::InfinitePast();
 };
 
 }  // namespace corridor::broker
