@@ -1,5 +1,7 @@
 #include "broker/committer.h"
 
+#include <pthread.h>
+
 #include <utility>
 
 #include "broker/store.h"
@@ -15,7 +17,10 @@ Committer::Committer(Store* store, Hooks hooks, size_t max_batch, absl::Duration
 Committer::~Committer() { Stop(); }
 
 void Committer::Start() {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "committer");  // shows in top -H, perf, gdb
+    Run();
+  });
 }
 
 void Committer::Stop() {

@@ -1,5 +1,7 @@
 #include "broker/delivery_hub.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <optional>
 #include <utility>
@@ -83,7 +85,10 @@ uint64_t DeliveryHub::head(const std::string& agency) const {
 }
 
 void DeliveryHub::Start() {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "delivery-hub");  // shows in top -H, perf, gdb
+    Run();
+  });
 }
 
 void DeliveryHub::Stop() {
