@@ -244,6 +244,11 @@ class ExchangeCore::Impl {
     base.set_exchanges_stored(exchanges_stored_.load(std::memory_order_relaxed));
     base.set_caller(caller.spiffe_id);
     base.set_policy_version(decision_point()->version());
+    if (caller.role == PeerRole::kAdmin) {
+      base.set_synced_writes(store_->synced_writes());
+      base.set_keys_written(store_->keys_written());
+      base.set_audit_entries(audit_->durable_size());
+    }
     hub_.FillStatus(caller, std::move(base), std::move(done));
   }
 

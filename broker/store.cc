@@ -135,6 +135,7 @@ absl::Status Store::WriteSynced(rocksdb::WriteBatch* batch) {
   rocksdb::WriteOptions opts;
   opts.sync = true;
   synced_writes_.fetch_add(1, std::memory_order_relaxed);
+  keys_written_.fetch_add(batch->Count(), std::memory_order_relaxed);
   return FromRocks(db_->Write(opts, batch), "synced write");
 }
 

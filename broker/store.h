@@ -84,12 +84,15 @@ class Store {
 
   // Total synced writes issued (for the load generator's fsync-vs-ack check).
   uint64_t synced_writes() const { return synced_writes_.load(std::memory_order_relaxed); }
+  // Total keys (puts and deletes) carried by those writes.
+  uint64_t keys_written() const { return keys_written_.load(std::memory_order_relaxed); }
 
  private:
   Store() = default;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::atomic<uint64_t> synced_writes_{0};
+  std::atomic<uint64_t> keys_written_{0};
 };
 
 }  // namespace corridor::broker

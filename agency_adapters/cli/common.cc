@@ -180,6 +180,10 @@ std::string FormatStatus(const v1::StatusResponse& s) {
   out << "  policy " << s.policy_version() << "\n";
   out << "  exchanges stored " << s.exchanges_stored() << ", deliveries stored "
       << s.deliveries_stored() << ", streams connected " << s.connected_streams() << "\n";
+  if (s.synced_writes() > 0) {
+    out << "  synced writes " << s.synced_writes() << " carrying " << s.keys_written()
+        << " keys; audit log " << s.audit_entries() << " entries\n";
+  }
   for (const auto& sub : s.subscriptions()) {
     out << "  subscription " << sub.agency_id() << "/" << sub.name() << "  filters ["
         << absl::StrJoin(sub.topic_filters(), ", ") << "]  head " << sub.queue_head()

@@ -285,10 +285,13 @@ TEST_F(ExchangeE2eTest, StatusShowsOwnSubscriptionsAdminSeesAll) {
   EXPECT_EQ(mine->subscriptions(0).agency_id(), "zs-customs");
   EXPECT_TRUE(mine->subscriptions(0).connected());
   EXPECT_EQ(mine->caller(), "spiffe://zhongshan.corridor/agency/zs-customs/node1");
+  EXPECT_EQ(mine->synced_writes(), 0u);  // storage figures are for admins
   auto admin = Client("admin");
   auto all = admin->Status();
   ASSERT_TRUE(all.ok()) << all.status();
   EXPECT_EQ(all->subscriptions_size(), 2);
+  EXPECT_GE(all->synced_writes(), 2u);  // the two subscriptions were stored synced
+  EXPECT_GE(all->keys_written(), all->synced_writes());
 }
 
 }  // namespace
