@@ -111,6 +111,7 @@ def main():
                 ("submit→ack p99 (ms), build", "submit_to_ack.p99_us", "ms"),
                 ("fsync calls during build", "durability.fsync_calls", "rate"),
                 ("acks per fsync", "durability.acks_per_fsync", "us"),
+                ("keys written per exchange (broker's count)", "durability.keys_per_exchange", "us"),
             ]
         else:
             rows = [
@@ -129,6 +130,9 @@ def main():
                 ("server RSS max in run (MiB)", "server.max_sampled_rss_kib", "mib"),
                 ("fsync calls in window", "durability.fsync_calls", "rate"),
                 ("acks per fsync", "durability.acks_per_fsync", "us"),
+                ("synced writes (broker's count)", "durability.broker_synced_writes", "rate"),
+                ("keys written per exchange (broker's count)", "durability.keys_per_exchange", "us"),
+                ("audit entries per exchange", "durability.audit_entries_per_exchange", "us"),
             ]
         for label, path, kind in rows:
             vals = {s: median(runs[(sc, s)], path) for s in systems}

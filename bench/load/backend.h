@@ -75,6 +75,17 @@ class Backend {
   virtual void Cleanup() {}
   // Free-form facts for the summary (server version, policy, durability mode).
   virtual std::vector<std::pair<std::string, std::string>> Facts() { return {}; }
+  // What the broker itself counts (Corridor's Admin.Status, admin certificate):
+  // synced writes, the keys they carried, audit entries. Unavailable by default.
+  struct Counters {
+    uint64_t synced_writes = 0;
+    uint64_t keys_written = 0;
+    uint64_t audit_entries = 0;
+    uint64_t exchanges_stored = 0;
+  };
+  virtual absl::StatusOr<Counters> BrokerCounters() {
+    return absl::UnimplementedError("the broker reports no counters");
+  }
 };
 
 std::unique_ptr<Backend> MakeCorridorBackend(const BackendOptions& o, Tracker* tracker);

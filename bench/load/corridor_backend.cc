@@ -350,10 +350,31 @@ class CorridorBackend final : public Backend {
 
   std::vector<std::pair<std::string, std::string>> Facts() override { return facts_; }
 
+  absl::StatusOr<Counters> BrokerCounters() override {
+    if (admin_ == nullptr) {
+      auto channel = Connect(o_, "admin");
+      if (!channel.ok()) return channel.status();
+      admin_ = v1::Admin::NewStub(*channel);
+    }
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::StatusResponse st;
+    grpc::Status s = admin_->Status(&ctx, v1::StatusRequest(), &st);
+    if (!s.ok()) return absl::UnavailableError("Admin.Status: " + s.error_message());
+    if (st.synced_writes() == 0 && st.keys_written() == 0) {
+      return absl::UnimplementedError("this corridord reports no synced-write counters");
+    }
+    return Counters{.synced_writes = st.synced_writes(),
+                    .keys_written = st.keys_written(),
+                    .audit_entries = st.audit_entries(),
+                    .exchanges_stored = st.exchanges_stored()};
+  }
+
  private:
   const BackendOptions& o_;
   Tracker* const tracker_;
   std::vector<std::pair<std::string, std::string>> facts_;
+  std::unique_ptr<v1::Admin::Stub> admin_;
 };
 
 }  // namespace

@@ -288,7 +288,10 @@ int Run(const Flags& f) {
   SyncCounter syncs;
   bool syncs_on = false;
   std::string syncs_why;
+  absl::StatusOr<Backend::Counters> counters0 = absl::UnknownError("not read"),
+                                    counters1 = counters0;
   auto begin_window = [&] {
+    counters0 = backend->BrokerCounters();
     if (server_pid > 0 && f.count_syncs != "off") {
       syncs_on = syncs.Start(server_pid);
       if (!syncs_on) syncs_why = syncs.why();
@@ -303,6 +306,7 @@ int Run(const Flags& f) {
   };
   auto end_window = [&] {
     w1 = NowNs();
+    if (counters0.ok()) counters1 = backend->BrokerCounters();
     if (server_pid > 0) srv1 = SampleProcess(server_pid);
     cli1 = SelfCpuUs();
     acked1 = tracker.total_acked();
@@ -458,6 +462,22 @@ int Run(const Flags& f) {
              "<server pid>, over the measurement window");
   } else {
     durability.SetNull("fsync_calls").Set("acks", exchanges).Set("why", syncs_why);
+  }
+  if (counters0.ok() && counters1.ok()) {
+    const uint64_t synced = counters1->synced_writes - counters0->synced_writes;
+    const uint64_t keys = counters1->keys_written - counters0->keys_written;
+    const uint64_t audit = counters1->audit_entries - counters0->audit_entries;
+    const double ex = static_cast<double>(exchanges ? exchanges : 1);
+    durability.Set("broker_synced_writes", synced)
+        .Set("broker_keys_written", keys)
+        .Set("broker_audit_entries", audit)
+        .Set("acks_per_synced_write", synced ? exchanges / static_cast<double>(synced) : 0.0)
+        .Set("keys_per_exchange", keys / ex)
+        .Set("audit_entries_per_exchange", audit / ex)
+        .Set("broker_counters_source", "Admin.Status (admin certificate), over the window");
+  } else {
+    durability.Set("broker_counters", std::string(counters0.ok() ? counters1.status().message()
+                                                                 : counters0.status().message()));
   }
   Json deliveries;
   deliveries.Set("acked", check.acked)
