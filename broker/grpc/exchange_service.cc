@@ -100,8 +100,12 @@ class SubmitStreamReactor final
     if (!broken_ && !slots_.empty() && slots_.front().ready) {
       writing_ = true;
       const v1::SubmitStreamResponse* msg = &slots_.front().response;  // stable in a deque
+      // When the next reply is ready too, let gRPC coalesce: it is written (and
+      // flushed, without the hint) right after this one.
+      grpc::WriteOptions options;
+      if (slots_.size() > 1 && slots_[1].ready) options.set_buffer_hint();
       lock.unlock();
-      StartWrite(msg);
+      StartWrite(msg, options);
       return;
     }
     MaybeFinishLocked(lock);
@@ -266,8 +270,10 @@ class SubscribeReactor final
     if (outbox_.empty()) return;
     writing_ = true;
     const v1::SubscribeResponse* msg = outbox_.front().get();
+    grpc::WriteOptions options;
+    if (outbox_.size() > 1) options.set_buffer_hint();  // the next one follows at once
     lock.unlock();
-    StartWrite(msg);
+    StartWrite(msg, options);
   }
 
   ExchangeCore* const core_;
