@@ -22,7 +22,9 @@ bool Expired(const v1::Delivery& d, absl::Time now) {
 }
 
 bool Matches(const store::v1::SubscriptionRecord& rec, const v1::Delivery& d) {
-  if (d.addressed()) return true;
+  // No filters: everything queued for the agency. Filters also add routing
+  // interest (exchange_core.cc); an empty list adds none.
+  if (d.addressed() || rec.topic_filters().empty()) return true;
   for (const std::string& f : rec.topic_filters()) {
     if (TopicMatches(f, d.envelope().topic())) return true;
   }

@@ -125,6 +125,8 @@ int RunReceive(corridor::AgencyClient& client, const corridor::SubscriptionOptio
   auto sub = client.Subscribe(
       opts,
       [&](const v1::Delivery& d) {
+        // Past --count: not written and not acked, so it stays queued.
+        if (count > 0 && written.load() >= count) return false;
         if (!out_dir.empty()) {
           if (auto s = WriteDurably(out_dir, d); !s.ok()) {
             std::cerr << "corridor-bridge: " << s.message() << " (not acked)\n";

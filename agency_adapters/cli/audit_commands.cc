@@ -123,11 +123,13 @@ class Progress {
 
 absl::Status VerifyExport(std::istream& in, const std::string& verifier_key,
                           const std::function<void(uint64_t)>& progress,
-                          uint64_t* entries_verified) {
+                          uint64_t* entries_verified, bool* complete) {
   std::string text;
   uint64_t line_no = 0;
   std::optional<audit::Checkpoint> cp;
   uint64_t entries = 0;
+  bool unfiltered = false;
+  std::optional<uint64_t> last_index;
   while (std::getline(in, text)) {
     ++line_no;
     if (text.empty()) continue;
@@ -143,7 +145,17 @@ absl::Status VerifyExport(std::istream& in, const std::string& verifier_key,
             verified.status().code(),
             absl::StrCat("line ", line_no, ": checkpoint: ", verified.status().message()));
       }
+      if (cp) return absl::DataLossError(absl::StrCat("line ", line_no, ": a second checkpoint"));
       cp = *verified;
+      const v1::SignedCheckpoint& sc = line.checkpoint();
+      if (sc.size() != cp->size || sc.root() != std::string(cp->root.begin(), cp->root.end())) {
+        return absl::DataLossError(absl::StrCat(
+            "line ", line_no, ": checkpoint: size/root fields differ from the signed note"));
+      }
+      v1::AuditQuery q = line.query();
+      q.clear_limit();
+      q.clear_start_index();
+      unfiltered = q.ByteSizeLong() == 0;
     } else if (line.has_record()) {
       if (!cp)
         return absl::DataLossError(absl::StrCat("line ", line_no, ": entry before checkpoint"));
@@ -153,6 +165,17 @@ absl::Status VerifyExport(std::istream& in, const std::string& verifier_key,
         return absl::DataLossError(absl::StrCat("line ", line_no, ": entry bytes do not parse"));
       }
       const uint64_t index = hashed.index();
+      if (last_index && index <= *last_index) {
+        return absl::DataLossError(
+            absl::StrCat("line ", line_no, ": entry ", index, " is out of order or repeated"));
+      }
+      const uint64_t expected = last_index ? *last_index + 1 : 0;
+      if (unfiltered && index != expected) {
+        return absl::DataLossError(absl::StrCat("line ", line_no, ": entry ", expected,
+                                                " is missing from an unfiltered export (next "
+                                                "present is ", index, ")"));
+      }
+      last_index = index;
       if (r.has_entry() && r.entry().SerializeAsString() != hashed.SerializeAsString()) {
         return absl::DataLossError(
             absl::StrCat("line ", line_no, ": entry ", index,
@@ -187,7 +210,13 @@ absl::Status VerifyExport(std::istream& in, const std::string& verifier_key,
     if (progress) progress(line_no);
   }
   if (!cp) return absl::DataLossError("no checkpoint line: not an export");
+  if (unfiltered && entries != cp->size) {
+    return absl::DataLossError(absl::StrCat("the export ends after ", entries,
+                                            " entries but the checkpoint covers ", cp->size,
+                                            ": entries are missing"));
+  }
   if (entries_verified) *entries_verified = entries;
+  if (complete) *complete = unfiltered;
   return absl::OkStatus();
 }
 
@@ -243,18 +272,31 @@ int AuditCommands::Run(const ConnectionFlags& conn, bool json) {
 
   if (verify_->parsed()) {
     std::string vkey = key_;
-    if (std::ifstream f(key_); f.good()) std::getline(f, vkey);
+    if (std::ifstream f(key_); f.good()) {
+      std::getline(f, vkey);
+    } else if (key_.find('+') == std::string::npos) {
+      return fail(absl::NotFoundError(
+                      absl::StrCat("--key: cannot read ", key_, " (give the .vkey file or its text)")),
+                  2);
+    }
     std::ifstream in(export_file_);
     if (!in)
       return fail(absl::NotFoundError(absl::StrCat("--export: cannot read ", export_file_)), 2);
     Progress progress("verified lines");
     uint64_t verified = 0;
-    absl::Status s = VerifyExport(
-        in, vkey, [&](uint64_t n) { progress.Update(n, 0); }, &verified);
+    bool complete = false;
+    absl::Status s =
+        VerifyExport(in, vkey, [&](uint64_t n) { progress.Update(n, 0); }, &verified, &complete);
     if (!s.ok()) return fail(s, 1);
-    std::cout << (json ? absl::StrCat("{\"verified_entries\":", verified, "}\n")
-                       : absl::StrCat("OK: checkpoint signature valid; ", verified,
-                                      " entries proven included\n"));
+    if (json) {
+      std::cout << "{\"verified_entries\":" << verified
+                << ",\"complete\":" << (complete ? "true" : "false") << "}\n";
+    } else {
+      std::cout << "OK: checkpoint signature valid; " << verified << " entries proven included"
+                << (complete ? "; the export is complete (no filters)\n"
+                             : "; a filtered export: entries its filters left out are not "
+                               "accounted for\n");
+    }
     return 0;
   }
 
@@ -367,9 +409,16 @@ int AuditCommands::Run(const ConnectionFlags& conn, bool json) {
     return 0;
   }
 
-  // export
+  // export; a failed export leaves no partial file behind.
   std::ofstream file;
   std::ostream* out = &std::cout;
+  auto fail_export = [&](const absl::Status& st, int code) {
+    if (!out_.empty()) {
+      file.close();
+      std::remove(out_.c_str());
+    }
+    return fail(st, code);
+  };
   if (!out_.empty()) {
     file.open(out_);
     if (!file) return fail(absl::UnavailableError(absl::StrCat("--out: cannot write ", out_)), 2);
@@ -379,11 +428,12 @@ int AuditCommands::Run(const ConnectionFlags& conn, bool json) {
   {
     grpc::ClientContext ctx;
     if (auto s = FromGrpc(stub->GetCheckpoint(&ctx, v1::CheckpointRequest(), &cp)); !s.ok()) {
-      return fail(s, 1);
+      return fail_export(s, 1);
     }
   }
   v1::AuditExportLine head;
   *head.mutable_checkpoint() = cp;
+  *head.mutable_query() = q;
   *out << ToJson(head) << "\n";
   if (previous_size_ > 0) {
     v1::AuditExportLine line;
@@ -393,14 +443,14 @@ int AuditCommands::Run(const ConnectionFlags& conn, bool json) {
     old_req.set_size(previous_size_);
     if (auto s = FromGrpc(stub->GetCheckpoint(&ctx1, old_req, c->mutable_old_checkpoint()));
         !s.ok()) {
-      return fail(s, 1);
+      return fail_export(s, 1);
     }
     *c->mutable_new_checkpoint() = cp;
     v1::ConsistencyProofRequest req;
     req.set_old_size(previous_size_);
     req.set_new_size(cp.size());
     v1::ConsistencyProofResponse resp;
-    if (auto s = FromGrpc(stub->GetConsistencyProof(&ctx2, req, &resp)); !s.ok()) return fail(s, 1);
+    if (auto s = FromGrpc(stub->GetConsistencyProof(&ctx2, req, &resp)); !s.ok()) return fail_export(s, 1);
     *c->mutable_hashes() = resp.hashes();
     *out << ToJson(line) << "\n";
   }
@@ -411,7 +461,7 @@ int AuditCommands::Run(const ConnectionFlags& conn, bool json) {
   for (bool more = true; more;) {
     std::vector<v1::AuditEntryRecord> records;
     v1::AuditQueryResponse last;
-    if (auto s = run_query(q, &records, &last); !s.ok()) return fail(s, 1);
+    if (auto s = run_query(q, &records, &last); !s.ok()) return fail_export(s, 1);
     more = last.more_after();
     q.set_start_index(last.next_start_index());
     for (auto& r : records) {
@@ -424,7 +474,7 @@ int AuditCommands::Run(const ConnectionFlags& conn, bool json) {
       req.set_index(r.entry().index());
       req.set_tree_size(cp.size());
       v1::InclusionProofResponse proof;
-      if (auto s = FromGrpc(stub->GetInclusionProof(&ctx, req, &proof)); !s.ok()) return fail(s, 1);
+      if (auto s = FromGrpc(stub->GetInclusionProof(&ctx, req, &proof)); !s.ok()) return fail_export(s, 1);
       v1::AuditExportLine line;
       *line.mutable_record() = std::move(r);
       *line.mutable_inclusion_proof() = proof.hashes();

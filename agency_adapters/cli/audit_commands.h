@@ -25,9 +25,11 @@ namespace corridor::cli {
 // readable copy matches its hashed bytes, and any consistency evidence. Returns
 // the first failure, naming the line, entry index or step. `progress` (may be
 // null) is told about each verified line.
+// An export without filters must hold every entry below the checkpoint's size
+// (`*complete` = true); a filtered one cannot prove completeness (false).
 absl::Status VerifyExport(std::istream& in, const std::string& verifier_key,
                           const std::function<void(uint64_t lines)>& progress,
-                          uint64_t* entries_verified);
+                          uint64_t* entries_verified, bool* complete);
 
 class AuditCommands {
  public:

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -216,15 +217,32 @@ int RunWatch(const corridor::cli::ConnectionFlags& conn, const WatchFlags& w, bo
   std::condition_variable cv;
   uint64_t seen = 0;
   absl::Time last = absl::Now();
-  auto sub = (*client)->Subscribe(opts, [&](const v1::Delivery& d) {
-    std::lock_guard<std::mutex> lock(mu);
-    std::cout << (json ? corridor::cli::ToJson(d) + "\n" : corridor::cli::FormatDelivery(d) + "\n")
-              << std::flush;
-    ++seen;
-    last = absl::Now();
-    cv.notify_all();
-    return !w.no_ack;
-  });
+  std::optional<absl::Status> ended;  // a stream end that retrying cannot fix
+  auto sub = (*client)->Subscribe(
+      opts,
+      [&](const v1::Delivery& d) {
+        std::lock_guard<std::mutex> lock(mu);
+        // Past --count: neither shown nor acked, so it stays queued for later.
+        if (w.count > 0 && seen >= w.count) return false;
+        std::cout << (json ? corridor::cli::ToJson(d) + "\n"
+                           : corridor::cli::FormatDelivery(d) + "\n")
+                  << std::flush;
+        ++seen;
+        last = absl::Now();
+        cv.notify_all();
+        return !w.no_ack;
+      },
+      [&](const absl::Status& s) {
+        std::lock_guard<std::mutex> lock(mu);
+        std::cerr << "corridorctl: stream ended: " << corridor::cli::FormatError(s) << "\n";
+        if (s.code() == absl::StatusCode::kAborted ||
+            s.code() == absl::StatusCode::kPermissionDenied ||
+            s.code() == absl::StatusCode::kUnauthenticated ||
+            s.code() == absl::StatusCode::kInvalidArgument) {
+          ended = s;
+        }
+        cv.notify_all();
+      });
   auto opened = sub->WaitOpened(absl::Seconds(conn.timeout_seconds));
   if (!opened.ok()) return Fail(opened.status(), 1);
   if (!json) {
@@ -235,6 +253,11 @@ int RunWatch(const corridor::cli::ConnectionFlags& conn, const WatchFlags& w, bo
   }
   std::unique_lock<std::mutex> lock(mu);
   while (!g_interrupted.load()) {
+    if (ended) {
+      lock.unlock();
+      sub->Stop();
+      return Fail(*ended, 1);
+    }
     if (w.count > 0 && seen >= w.count) break;
     if (w.idle_exit_seconds > 0 && absl::Now() - last > absl::Seconds(w.idle_exit_seconds)) break;
     cv.wait_for(lock, std::chrono::milliseconds(100));
@@ -310,7 +333,9 @@ int main(int argc, char** argv) {
   auto* watch = app.add_subcommand("watch", "subscribe, print deliveries and ack them");
   WatchFlags w;
   watch->add_option("--subscription", w.subscription, "durable subscription name");
-  watch->add_option("--topic", w.topics, "topic filter, e.g. 'smuggling.*' (repeatable)");
+  watch->add_option("--topic", w.topics,
+                    "topic filter, e.g. 'smuggling.*' (repeatable); none: everything queued for "
+                    "your agency");
   watch->add_option("--from-seq", w.from_seq, "replay from this sequence");
   watch->add_flag("--new-only", w.new_only, "a new subscription skips what is queued");
   watch->add_flag("--no-ack", w.no_ack, "print without acking (they come back)");

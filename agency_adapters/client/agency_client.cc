@@ -216,9 +216,12 @@ void Subscription::Run() {
     stream->WritesDone();
     grpc::Status end = stream->Finish();
     absl::Status status = FromGrpc(end);
+    // Retrying cannot help these; ABORTED means another stream took the
+    // subscription over, and taking it back would start a tug of war.
     bool permanent = end.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
                      end.error_code() == grpc::StatusCode::PERMISSION_DENIED ||
-                     end.error_code() == grpc::StatusCode::UNAUTHENTICATED;
+                     end.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+                     end.error_code() == grpc::StatusCode::ABORTED;
     {
       std::lock_guard<std::mutex> lock(mu_);
       live_ctx_ = nullptr;

@@ -107,7 +107,9 @@ class AgencyClient {
   // Starts a durable subscription on a thread of its own. `handler` returns true
   // to ack a delivery (false leaves it unacked: it comes back after the ack
   // deadline or a reconnect). Reconnects with exponential backoff and jitter; the
-  // broker resumes at the first unacked delivery. `on_stream_end` (optional) hears
+  // broker resumes at the first unacked delivery. Gives up (last_error()) on
+  // INVALID_ARGUMENT, PERMISSION_DENIED, UNAUTHENTICATED and ABORTED (another
+  // stream took the subscription over). `on_stream_end` (optional) hears
   // each stream's end status.
   std::unique_ptr<Subscription> Subscribe(
       SubscriptionOptions options, std::function<bool(const v1::Delivery&)> handler,

@@ -314,6 +314,15 @@ TEST_F(AuditE2eTest, ExportVerifiesOfflineAndTamperingIsCaughtWhereItHappened) {
     EXPECT_EQ(Corridorctl({"audit", "verify", "--export", path, "--key", vkey_file}, &out), 1);
     EXPECT_THAT(out, HasSubstr("line 4"));
   }
+  // 1b. An entry left out of an unfiltered export: caught, naming the missing index.
+  {
+    std::vector<std::string> t = lines;
+    t.erase(t.begin() + 4);
+    const std::string path = (dir_.path() / "dropped.jsonl").string();
+    write(t, path);
+    EXPECT_EQ(Corridorctl({"audit", "verify", "--export", path, "--key", vkey_file}, &out), 1);
+    EXPECT_THAT(out, HasSubstr("is missing"));
+  }
   // 2. The readable copy edited (e.g. a recipient changed): caught.
   {
     std::vector<std::string> t = lines;
@@ -351,6 +360,8 @@ TEST_F(AuditE2eTest, ExportVerifiesOfflineAndTamperingIsCaughtWhereItHappened) {
     std::vector<std::string> t;
     v1::AuditExportLine head;
     head.mutable_checkpoint()->set_note(forger->SignNote(audit::CheckpointBody(cp)));
+    head.mutable_checkpoint()->set_size(cp.size);
+    head.mutable_checkpoint()->set_root(std::string(cp.root.begin(), cp.root.end()));
     t.push_back(cli::ToJson(head));
     for (size_t i = 0; i < entries.size(); ++i) {
       auto proof = audit::InclusionProof(i, frontier.size(), nodes);
