@@ -74,11 +74,11 @@ struct Fixture {
   }
 
   void Commit(rocksdb::WriteBatch& batch, bool sync) {
-    log->BeforeWrite(batch, absl::Now());
+    (void)log->BeforeWrite(batch, absl::Now());
     rocksdb::WriteOptions wo;
     wo.sync = sync;
     store->db()->Write(wo, &batch);
-    log->AfterWrite();
+    log->AfterWrite(sync);
     batch.Clear();
   }
 };

@@ -198,7 +198,7 @@ bool AuditLog::CheckpointDue(absl::Time now) const {
          now - last_checkpoint_time_ >= options_.checkpoint_interval;
 }
 
-void AuditLog::BeforeWrite(rocksdb::WriteBatch& batch, absl::Time now) {
+bool AuditLog::BeforeWrite(rocksdb::WriteBatch& batch, absl::Time now) {
   if (batch_has_entries_) {
     batch.Put(store_->cf(Store::kMeta), kFrontierKey, frontier_.Serialize());
     std::string first;
@@ -216,12 +216,14 @@ void AuditLog::BeforeWrite(rocksdb::WriteBatch& batch, absl::Time now) {
               signer_.SignNote(audit::CheckpointBody(cp)));
     last_checkpoint_size_ = size;
     last_checkpoint_time_ = now;
+    return true;
   }
+  return false;
 }
 
-void AuditLog::AfterWrite() {
+void AuditLog::AfterWrite(bool synced) {
   batch_has_entries_ = false;
-  durable_size_.store(frontier_.size(), std::memory_order_release);
+  if (synced) durable_size_.store(frontier_.size(), std::memory_order_release);
 }
 
 absl::StatusOr<v1::AuditEntryRecord> AuditLog::GetEntry(uint64_t index) const {

@@ -67,9 +67,11 @@ class AuditLog {
               rocksdb::WriteBatch& batch);
   // Committer thread, once per batch before the write: stages the frontier and,
   // when due, a signed checkpoint of the tree as it will be after this batch.
-  void BeforeWrite(rocksdb::WriteBatch& batch, absl::Time now);
-  // Committer thread, after the batch is durable: publishes the new size.
-  void AfterWrite();
+  // Returns true when it staged a checkpoint (the batch must then be synced).
+  bool BeforeWrite(rocksdb::WriteBatch& batch, absl::Time now);
+  // Committer thread, after the batch was written: readers see the new size
+  // once a synced write made it durable.
+  void AfterWrite(bool synced);
   // Committer thread: true when entries wait for a checkpoint past the interval.
   bool CheckpointDue(absl::Time now) const;
 

@@ -68,6 +68,7 @@ void Committer::Run() {
     }
     results.assign(tasks.size(), absl::OkStatus());
     absl::Status write_status;
+    bool synced = false;
     if (failed_) {
       write_status = absl::UnavailableError("broker storage failed earlier; restart required");
     } else {
@@ -78,12 +79,13 @@ void Committer::Run() {
         results[i] = tasks[i].prepare(batch);
         if (results[i].ok()) {
           batch.PopSavePoint();
+          synced = synced || tasks[i].sync;
         } else {
           batch.RollbackToSavePoint();
         }
       }
-      if (hooks_.before_write) hooks_.before_write(batch);
-      if (batch.Count() > 0) write_status = store_->WriteSynced(&batch);
+      if (hooks_.before_write && hooks_.before_write(batch)) synced = true;
+      if (batch.Count() > 0) write_status = store_->Write(&batch, synced);
       if (!write_status.ok()) {
         failed_ = true;
         write_status = absl::UnavailableError(std::string("storage write failed: ") +
@@ -92,7 +94,7 @@ void Committer::Run() {
     }
     // State that callers may observe once answered (counters, queue heads, the
     // audit log's durable size) is published before anyone is answered.
-    if (hooks_.after_batch) hooks_.after_batch(write_status);
+    if (hooks_.after_batch) hooks_.after_batch(write_status, synced);
     for (size_t i = 0; i < tasks.size(); ++i) {
       if (tasks[i].done) tasks[i].done(results[i].ok() ? write_status : results[i]);
     }

@@ -34,12 +34,18 @@ class Committer {
   struct Task {
     std::function<absl::Status(rocksdb::WriteBatch&)> prepare;
     std::function<void(absl::Status)> done;
+    // False for changes whose loss in a crash costs nothing but a repeat (ack
+    // floors): a batch of only such tasks is written without fsync, and the next
+    // synced write makes it durable (the WAL is sequential). `done` then means
+    // "applied", not "durable".
+    bool sync = true;
   };
   struct Hooks {
     // Called once per batch after every prepare, before the write (e.g. to add counters).
-    std::function<void(rocksdb::WriteBatch&)> before_write;
+    // Returns true when what it added must be synced even if no task asked.
+    std::function<bool(rocksdb::WriteBatch&)> before_write;
     // Called once per batch after the write, before any task's `done`.
-    std::function<void(const absl::Status&)> after_batch;
+    std::function<void(const absl::Status&, bool synced)> after_batch;
     // Called when no task arrived for `idle_interval` (it may Enqueue).
     std::function<void()> on_idle;
   };

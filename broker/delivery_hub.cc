@@ -470,7 +470,8 @@ void DeliveryHub::PersistDirty() {
               }
               return FromRocks(s, "acks");
             },
-        .done = [](absl::Status) {}});  // a lost ack means a redelivery, never a loss
+        .done = [](absl::Status) {},  // a lost ack means a redelivery, never a loss
+        .sync = false});
   }
 }
 

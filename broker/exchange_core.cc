@@ -140,11 +140,12 @@ class ExchangeCore::Impl {
       : config_(config),
         store_(std::move(store)),
         decision_point_(std::move(dp)),
-        committer_(
-            store_.get(),
-            Committer::Hooks{.before_write = [this](rocksdb::WriteBatch& b) { BeforeWrite(b); },
-                             .after_batch = [this](const absl::Status& s) { AfterBatch(s); },
-                             .on_idle = [this] { OnIdle(); }}),
+        committer_(store_.get(),
+                   Committer::Hooks{
+                       .before_write = [this](rocksdb::WriteBatch& b) { return BeforeWrite(b); },
+                       .after_batch = [this](const absl::Status& s,
+                                             bool synced) { AfterBatch(s, synced); },
+                       .on_idle = [this] { OnIdle(); }}),
         hub_(
             store_.get(), &committer_,
             [this](const std::string& agency, const std::string& name,
@@ -414,7 +415,9 @@ class ExchangeCore::Impl {
       const uint64_t seq = heads_[agency_id] + 1 + next_heads.count(agency_id);
       next_heads[agency_id] = seq;
       delivery.set_seq(seq);
-      a.set_delivered_sha256(PayloadSha256(delivery.envelope()));
+      // Unredacted, the delivered payload is the submitted one: no second hash.
+      a.set_delivered_sha256(d.redact.empty() ? entries.front().payload_sha256()
+                                              : PayloadSha256(delivery.envelope()));
       for (const auto& f : d.redact) a.add_redacted_fields(f);
       a.set_delivery_seq(seq);
       entries.push_back(std::move(a));
@@ -471,14 +474,17 @@ class ExchangeCore::Impl {
     out.set_duplicate(true);
   }
 
-  void BeforeWrite(rocksdb::WriteBatch& batch) {
+  // Returns true when the batch must be synced whatever its tasks said: a
+  // checkpoint is never published for entries a crash could still take back.
+  bool BeforeWrite(rocksdb::WriteBatch& batch) {
     const absl::Time now = absl::Now();
     EraseExpired(batch, now);
-    audit_->BeforeWrite(batch, now);
-    if (batch_exchanges_ == 0) return;
+    const bool checkpoint = audit_->BeforeWrite(batch, now);
+    if (batch_exchanges_ == 0) return checkpoint;
     std::string v;
     AppendBe64(&v, next_exchange_seq_);
     batch.Put(store_->cf(Store::kMeta), kNextExchangeSeq, v);
+    return true;
   }
 
   // Committer thread, when no task came for a while: a checkpoint that is due
@@ -532,8 +538,8 @@ class ExchangeCore::Impl {
     }
   }
 
-  void AfterBatch(const absl::Status& s) {
-    if (s.ok()) audit_->AfterWrite();
+  void AfterBatch(const absl::Status& s, bool synced) {
+    if (s.ok()) audit_->AfterWrite(synced);
     pending_dedupe_.clear();
     if (s.ok()) exchanges_stored_.fetch_add(batch_exchanges_, std::memory_order_relaxed);
     batch_exchanges_ = 0;

@@ -3,9 +3,12 @@
 #include "absl/strings/str_cat.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/table.h"
+#include "rocksdb/write_buffer_manager.h"
 
 namespace corridor::broker {
 namespace {
+
+constexpr size_t kMemtableBudgetBytes = 128 << 20;
 
 const char* const kCfNames[Store::kNumCfs] = {"messages", "deliveries",  "dedupe", "subscriptions",
                                               "acks",     "meta",        "audit",  "audit_index",
@@ -95,6 +98,11 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& 
 
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  // One memory budget for every column family's memtables, so RSS stays flat
+  // while a backlog builds (each CF would otherwise grow its own 64 MiB).
+  db_opts.write_buffer_manager =
+      std::make_shared<rocksdb::WriteBufferManager>(kMemtableBudgetBytes);
+
   rocksdb::ColumnFamilyOptions cf_opts;
   cf_opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   cf_opts.compression = rocksdb::kLZ4Compression;
@@ -131,12 +139,12 @@ absl::StatusOr<std::string> Store::Get(Cf which, std::string_view key) const {
   return value;
 }
 
-absl::Status Store::WriteSynced(rocksdb::WriteBatch* batch) {
+absl::Status Store::Write(rocksdb::WriteBatch* batch, bool sync) {
   rocksdb::WriteOptions opts;
-  opts.sync = true;
-  synced_writes_.fetch_add(1, std::memory_order_relaxed);
+  opts.sync = sync;
+  if (sync) synced_writes_.fetch_add(1, std::memory_order_relaxed);
   keys_written_.fetch_add(batch->Count(), std::memory_order_relaxed);
-  return FromRocks(db_->Write(opts, batch), "synced write");
+  return FromRocks(db_->Write(opts, batch), sync ? "synced write" : "write");
 }
 
 absl::StatusOr<uint64_t> Store::LastDeliverySeq(std::string_view agency) const {

@@ -73,8 +73,9 @@ class Store {
   // Point read. NOT_FOUND when absent. Thread-safe.
   absl::StatusOr<std::string> Get(Cf which, std::string_view key) const;
 
-  // Synced write of a batch. Thread-safe (the Committer is the usual caller).
-  absl::Status WriteSynced(rocksdb::WriteBatch* batch);
+  // Writes a batch, synced (fsync before returning) or not. Thread-safe (the
+  // Committer is the usual caller).
+  absl::Status Write(rocksdb::WriteBatch* batch, bool sync);
 
   // The highest seq stored for `agency` in deliveries, 0 when none.
   absl::StatusOr<uint64_t> LastDeliverySeq(std::string_view agency) const;

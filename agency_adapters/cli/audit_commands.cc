@@ -122,8 +122,8 @@ class Progress {
 }  // namespace
 
 absl::Status VerifyExport(std::istream& in, const std::string& verifier_key,
-                          const std::function<void(uint64_t)>& progress,
-                          uint64_t* entries_verified, bool* complete) {
+                          const std::function<void(uint64_t)>& progress, uint64_t* entries_verified,
+                          bool* complete) {
   std::string text;
   uint64_t line_no = 0;
   std::optional<audit::Checkpoint> cp;
@@ -173,7 +173,8 @@ absl::Status VerifyExport(std::istream& in, const std::string& verifier_key,
       if (unfiltered && index != expected) {
         return absl::DataLossError(absl::StrCat("line ", line_no, ": entry ", expected,
                                                 " is missing from an unfiltered export (next "
-                                                "present is ", index, ")"));
+                                                "present is ",
+                                                index, ")"));
       }
       last_index = index;
       if (r.has_entry() && r.entry().SerializeAsString() != hashed.SerializeAsString()) {
@@ -275,8 +276,8 @@ int AuditCommands::Run(const ConnectionFlags& conn, bool json) {
     if (std::ifstream f(key_); f.good()) {
       std::getline(f, vkey);
     } else if (key_.find('+') == std::string::npos) {
-      return fail(absl::NotFoundError(
-                      absl::StrCat("--key: cannot read ", key_, " (give the .vkey file or its text)")),
+      return fail(absl::NotFoundError(absl::StrCat("--key: cannot read ", key_,
+                                                   " (give the .vkey file or its text)")),
                   2);
     }
     std::ifstream in(export_file_);
@@ -285,8 +286,8 @@ int AuditCommands::Run(const ConnectionFlags& conn, bool json) {
     Progress progress("verified lines");
     uint64_t verified = 0;
     bool complete = false;
-    absl::Status s =
-        VerifyExport(in, vkey, [&](uint64_t n) { progress.Update(n, 0); }, &verified, &complete);
+    absl::Status s = VerifyExport(
+        in, vkey, [&](uint64_t n) { progress.Update(n, 0); }, &verified, &complete);
     if (!s.ok()) return fail(s, 1);
     if (json) {
       std::cout << "{\"verified_entries\":" << verified
@@ -450,7 +451,8 @@ int AuditCommands::Run(const ConnectionFlags& conn, bool json) {
     req.set_old_size(previous_size_);
     req.set_new_size(cp.size());
     v1::ConsistencyProofResponse resp;
-    if (auto s = FromGrpc(stub->GetConsistencyProof(&ctx2, req, &resp)); !s.ok()) return fail_export(s, 1);
+    if (auto s = FromGrpc(stub->GetConsistencyProof(&ctx2, req, &resp)); !s.ok())
+      return fail_export(s, 1);
     *c->mutable_hashes() = resp.hashes();
     *out << ToJson(line) << "\n";
   }
@@ -474,7 +476,8 @@ int AuditCommands::Run(const ConnectionFlags& conn, bool json) {
       req.set_index(r.entry().index());
       req.set_tree_size(cp.size());
       v1::InclusionProofResponse proof;
-      if (auto s = FromGrpc(stub->GetInclusionProof(&ctx, req, &proof)); !s.ok()) return fail_export(s, 1);
+      if (auto s = FromGrpc(stub->GetInclusionProof(&ctx, req, &proof)); !s.ok())
+        return fail_export(s, 1);
       v1::AuditExportLine line;
       *line.mutable_record() = std::move(r);
       *line.mutable_inclusion_proof() = proof.hashes();

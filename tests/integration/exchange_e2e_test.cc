@@ -290,7 +290,7 @@ TEST_F(ExchangeE2eTest, StatusShowsOwnSubscriptionsAdminSeesAll) {
   auto all = admin->Status();
   ASSERT_TRUE(all.ok()) << all.status();
   EXPECT_EQ(all->subscriptions_size(), 2);
-  EXPECT_GE(all->synced_writes(), 2u);  // the two subscriptions were stored synced
+  EXPECT_GE(all->synced_writes(), 1u);  // the subscriptions were stored synced (maybe in one batch)
   EXPECT_GE(all->keys_written(), all->synced_writes());
 }
 
