@@ -203,7 +203,11 @@ bool AuditLog::BeforeWrite(rocksdb::WriteBatch& batch, absl::Time now) {
     batch.Put(store_->cf(Store::kMeta), kFrontierKey, frontier_.Serialize());
     std::string first;
     AppendBe64(&first, batch_first_index_);
-    batch.Put(store_->cf(Store::kAuditIndex), TimeKey(absl::ToUnixMillis(batch_min_time_)), first);
+    // One key per batch (the first index makes it unique even when two batches
+    // share a millisecond).
+    std::string time_key = TimeKey(absl::ToUnixMillis(batch_min_time_));
+    AppendBe64(&time_key, batch_first_index_);
+    batch.Put(store_->cf(Store::kAuditIndex), time_key, first);
   }
   const uint64_t size = frontier_.size();
   if (size > last_checkpoint_size_ &&
@@ -256,18 +260,24 @@ absl::StatusOr<std::optional<uint64_t>> AuditLog::Query(
   uint64_t lo = q.start_index();
   uint64_t hi = size;  // exclusive
   auto* db = store_->db();
-  // Time bounds -> index bounds, from the per-batch time keys.
+  // Time bounds -> index bounds, from the per-batch time keys. Entries are
+  // stamped when the event happens and written a little later (acks wait up to
+  // a persist tick), so the bounds are widened by a margin and every entry's
+  // own time is checked below.
   if (q.has_from_time() || q.has_to_time()) {
+    constexpr int64_t kMarginMs = 60 * 1000;
     std::unique_ptr<rocksdb::Iterator> it(
         db->NewIterator(rocksdb::ReadOptions(), store_->cf(Store::kAuditIndex)));
     if (q.has_from_time()) {
-      it->SeekForPrev(TimeKey(absl::ToUnixMillis(ToTime(q.from_time()))));
+      std::string key = TimeKey(absl::ToUnixMillis(ToTime(q.from_time())) - kMarginMs);
+      key.append(8, '\0');
+      it->SeekForPrev(key);
       if (it->Valid() && it->key().starts_with("T") && it->value().size() == 8) {
         lo = std::max(lo, ReadBe64(std::string_view(it->value().data(), 8)));
       }
     }
     if (q.has_to_time()) {
-      it->Seek(TimeKey(absl::ToUnixMillis(ToTime(q.to_time()))));
+      it->Seek(TimeKey(absl::ToUnixMillis(ToTime(q.to_time())) + kMarginMs));
       if (it->Valid() && it->key().starts_with("T") && it->value().size() == 8) {
         hi = std::min(hi, ReadBe64(std::string_view(it->value().data(), 8)));
       }

@@ -112,6 +112,18 @@ bool DeliveryHub::Post(std::function<void()> fn) {
   return true;
 }
 
+void DeliveryHub::CloseStreams() {
+  Post([this] {
+    std::vector<uint64_t> ids;
+    for (const auto& [id, s] : sessions_) ids.push_back(id);
+    for (uint64_t id : ids) {
+      if (Session* s = FindSession(id)) {
+        DropSession(s, absl::UnavailableError("broker is shutting down"), /*close_sink=*/true);
+      }
+    }
+  });
+}
+
 void DeliveryHub::HeadsAdvanced(std::vector<std::pair<std::string, uint64_t>> heads) {
   Post([this, heads = std::move(heads)] {
     for (const auto& [agency, head] : heads) {
@@ -453,10 +465,6 @@ void DeliveryHub::PersistDirty() {
         .prepare =
             [this, agency = key.first, name = key.second, record, put = std::move(put),
              del = std::move(del), audit](rocksdb::WriteBatch& batch) {
-              for (auto& [entry, keys] : *audit) {
-                std::vector<v1::AuditEntry> one{std::move(entry)};
-                audit_append_(one, keys, batch);
-              }
               rocksdb::Status s;
               if (record) {
                 s = batch.Put(store_->cf(Store::kSubscriptions), SubscriptionKey(agency, name),
@@ -468,7 +476,14 @@ void DeliveryHub::PersistDirty() {
               for (uint64_t seq : put) {
                 if (s.ok()) s = batch.Put(store_->cf(Store::kAcks), AckKey(agency, name, seq), "");
               }
-              return FromRocks(s, "acks");
+              if (!s.ok()) return FromRocks(s, "acks");
+              // Last: nothing after this may fail, or the in-memory tree would run
+              // ahead of the rolled-back batch.
+              for (auto& [entry, keys] : *audit) {
+                std::vector<v1::AuditEntry> one{std::move(entry)};
+                audit_append_(one, keys, batch);
+              }
+              return absl::OkStatus();
             },
         .done = [](absl::Status) {},  // a lost ack means a redelivery, never a loss
         .sync = false});

@@ -58,6 +58,9 @@ class DeliveryHub {
 
   void Start();
   void Stop();  // closes every sink with UNAVAILABLE
+  // Closes every attached stream now (UNAVAILABLE, "shutting down") so a server
+  // shutdown does not wait out its grace period on them; the hub keeps running.
+  void CloseStreams();
 
   // New deliveries are durable up to these heads (called after each batch).
   void HeadsAdvanced(std::vector<std::pair<std::string, uint64_t>> heads);

@@ -101,8 +101,8 @@ absl::StatusOr<SubscribeParams> ParamsFromOpen(const v1::SubscriptionOpen& open)
   }
   if (open.max_in_flight() != 0) p.max_in_flight = open.max_in_flight();
   if (open.ack_deadline_ms() != 0) {
-    if (open.ack_deadline_ms() < 100) {
-      return absl::InvalidArgumentError("open.ack_deadline_ms: at least 100");
+    if (open.ack_deadline_ms() < 1000) {
+      return absl::InvalidArgumentError("open.ack_deadline_ms: at least 1000");
     }
     p.ack_deadline = absl::Milliseconds(open.ack_deadline_ms());
   }
@@ -234,6 +234,7 @@ class ExchangeCore::Impl {
   }
 
   void Ack(uint64_t session, std::vector<uint64_t> seqs) { hub_.Ack(session, std::move(seqs)); }
+  void CloseStreams() { hub_.CloseStreams(); }
   void Detach(uint64_t session) { hub_.Detach(session); }
 
   void Status(const PeerIdentity& caller, StatusCallback done) {
@@ -620,6 +621,7 @@ std::shared_ptr<const DecisionPoint> ExchangeCore::decision_point() const {
   return impl_->decision_point();
 }
 uint64_t ExchangeCore::synced_writes() const { return impl_->synced_writes(); }
+void ExchangeCore::CloseStreams() { impl_->CloseStreams(); }
 void ExchangeCore::Shutdown() { impl_->Shutdown(); }
 
 }  // namespace corridor::broker

@@ -108,6 +108,10 @@ class ExchangeCore {
   const BrokerConfig& config() const { return config_; }
   uint64_t synced_writes() const;
 
+  // Ends every attached subscription stream (UNAVAILABLE); the core keeps
+  // serving. The first step of a graceful stop.
+  void CloseStreams();
+
   // Completes queued work, closes every sink, stops the threads. Idempotent.
   void Shutdown();
 

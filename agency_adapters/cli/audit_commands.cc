@@ -1,7 +1,9 @@
 #include "agency_adapters/cli/audit_commands.h"
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -21,6 +23,8 @@ namespace {
 
 namespace audit = corridor::broker::audit;
 using google::protobuf::util::TimeUtil;
+
+std::atomic<bool> g_stop_tail{false};
 
 absl::Status FromGrpc(const grpc::Status& s) {
   if (s.ok()) return absl::OkStatus();
@@ -368,8 +372,9 @@ int AuditCommands::Run(const ConnectionFlags& conn, bool json) {
     v1::AuditQueryResponse last;
     if (auto s = run_query(probe, &none, &last); !s.ok()) return fail(s, 1);
     uint64_t next = last.tree_size();
-    std::string me;
-    for (;;) {
+    signal(SIGINT, [](int) { g_stop_tail.store(true); });
+    signal(SIGTERM, [](int) { g_stop_tail.store(true); });
+    while (!g_stop_tail.load()) {
       q.set_start_index(next);
       std::vector<v1::AuditEntryRecord> records;
       last.Clear();
@@ -383,10 +388,14 @@ int AuditCommands::Run(const ConnectionFlags& conn, bool json) {
         }
         std::cout << (json ? ToJson(r.entry()) : FormatEntry(r.entry())) << "\n" << std::flush;
       }
-      if (!last.more_after()) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(interval_ * 1000)));
+      // Sleep in small steps so Ctrl-C ends the tail promptly.
+      for (int slept = 0;
+           !last.more_after() && !g_stop_tail.load() && slept < static_cast<int>(interval_ * 1000);
+           slept += 100) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
     }
+    return 0;
   }
 
   if (prove_->parsed()) {

@@ -47,7 +47,7 @@ class AuditCommands {
   uint64_t start_ = 0;
   uint32_t limit_ = 0;
   bool all_ = false;
-  double interval_ = 2;
+  double interval_ = 5;  // each poll is itself an audit entry
   std::string out_;
   uint64_t previous_size_ = 0;
   uint64_t index_ = 0, size_ = 0, old_size_ = 0, new_size_ = 0;

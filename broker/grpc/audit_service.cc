@@ -1,8 +1,10 @@
 #include "broker/grpc/audit_service.h"
 
 #include <deque>
+#include <future>
 #include <mutex>
 
+#include "absl/strings/str_cat.h"
 #include "broker/audit_log.h"
 #include "broker/grpc/auth.h"
 #include "broker/grpc/status_conversion.h"
@@ -21,17 +23,18 @@ std::string QueryText(const v1::AuditQuery& q) {
   return json;
 }
 
+// Writes prepared pages one after another. No lock: Start() runs once, before
+// the first write, and each OnWriteDone after the previous write; holding a
+// lock across Finish() would race OnDone's delete.
 class QueryReactor final : public grpc::ServerWriteReactor<v1::AuditQueryResponse> {
  public:
   // Takes the pages to send; Finish()es with `status` after the last one.
   void Start(std::deque<v1::AuditQueryResponse> pages, grpc::Status status) {
-    std::lock_guard<std::mutex> lock(mu_);
     pages_ = std::move(pages);
     status_ = std::move(status);
     Next();
   }
   void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(mu_);
     pages_.pop_front();
     if (!ok) pages_.clear();
     Next();
@@ -46,7 +49,6 @@ class QueryReactor final : public grpc::ServerWriteReactor<v1::AuditQueryRespons
       StartWrite(&pages_.front());
     }
   }
-  std::mutex mu_;
   std::deque<v1::AuditQueryResponse> pages_;
   grpc::Status status_;
 };
@@ -65,7 +67,8 @@ grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* ctx, ExchangeCor
                                  "the audit log is for auditor certificates only"));
     return reactor;
   }
-  if (!pool.TryPost([reactor, fn] { reactor->Finish(ToGrpcStatus(fn())); })) {
+  PeerIdentity auditor = *peer;
+  if (!pool.TryPost([reactor, fn, auditor] { reactor->Finish(ToGrpcStatus(fn(auditor))); })) {
     reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "audit service busy"));
   }
   return reactor;
@@ -131,7 +134,7 @@ grpc::ServerUnaryReactor* AuditService::GetCheckpoint(grpc::CallbackServerContex
                                                       v1::SignedCheckpoint* response) {
   uint64_t size = request->size();
   ExchangeCore* core = core_;
-  return RunUnary(ctx, core_, pool_, [core, size, response]() -> absl::Status {
+  return RunUnary(ctx, core_, pool_, [core, size, response](const PeerIdentity&) -> absl::Status {
     auto cp = core->audit().GetCheckpoint(size);
     if (!cp.ok()) return cp.status();
     *response = *std::move(cp);
@@ -144,12 +147,21 @@ grpc::ServerUnaryReactor* AuditService::GetInclusionProof(grpc::CallbackServerCo
                                                           v1::InclusionProofResponse* response) {
   v1::InclusionProofRequest req = *request;
   ExchangeCore* core = core_;
-  return RunUnary(ctx, core_, pool_, [core, req, response]() -> absl::Status {
-    auto r = core->audit().GetInclusionProof(req.index(), req.tree_size());
-    if (!r.ok()) return r.status();
-    *response = *std::move(r);
-    return absl::OkStatus();
-  });
+  return RunUnary(
+      ctx, core_, pool_, [core, req, response](const PeerIdentity& auditor) -> absl::Status {
+        auto r = core->audit().GetInclusionProof(req.index(), req.tree_size());
+        if (!r.ok()) return r.status();
+        // The answer carries the entry itself: reading it is a consultation,
+        // recorded durably before the auditor sees it (on our pool thread).
+        std::promise<absl::Status> recorded;
+        core->RecordConsultation(auditor,
+                                 absl::StrCat("{\"inclusion_proof\":{\"index\":", req.index(),
+                                              ",\"tree_size\":", r->tree_size(), "}}"),
+                                 1, [&recorded](absl::Status s) { recorded.set_value(s); });
+        if (absl::Status s = recorded.get_future().get(); !s.ok()) return s;
+        *response = *std::move(r);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* AuditService::GetConsistencyProof(
@@ -157,7 +169,7 @@ grpc::ServerUnaryReactor* AuditService::GetConsistencyProof(
     v1::ConsistencyProofResponse* response) {
   v1::ConsistencyProofRequest req = *request;
   ExchangeCore* core = core_;
-  return RunUnary(ctx, core_, pool_, [core, req, response]() -> absl::Status {
+  return RunUnary(ctx, core_, pool_, [core, req, response](const PeerIdentity&) -> absl::Status {
     auto r = core->audit().GetConsistencyProof(req.old_size(), req.new_size());
     if (!r.ok()) return r.status();
     *response = *std::move(r);

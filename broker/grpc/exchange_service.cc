@@ -14,6 +14,8 @@ namespace {
 
 // Requests of one SubmitStream being committed at once; further reads wait.
 constexpr size_t kMaxStreamInFlight = 1024;
+// Deliveries queued for one Subscribe stream, at most (2 x the largest window).
+constexpr size_t kMaxOutbox = 8192;
 
 class SubmitStreamReactor final
     : public grpc::ServerBidiReactor<v1::SubmitRequest, v1::SubmitStreamResponse> {
@@ -199,7 +201,7 @@ class SubscribeReactor final
       session = session_;
     }
     if (!seqs.empty()) core_->Ack(session, std::move(seqs));
-    StartRead(&request_);
+    if (!Ending()) StartRead(&request_);
   }
 
   void OnWriteDone(bool ok) override {
@@ -233,10 +235,17 @@ class SubscribeReactor final
     auto msg = std::make_unique<v1::SubscribeResponse>();
     *msg->mutable_opened() = std::move(*opened);
     Enqueue(std::move(msg));
-    StartRead(&request_);
+    if (!Ending()) StartRead(&request_);
   }
 
   void Deliver(std::shared_ptr<const v1::Delivery> delivery) {
+    {
+      // A client that stops reading must not grow the broker: beyond this, a
+      // (re)delivery is dropped here; the core still holds it in flight and
+      // sends it again after its ack deadline.
+      std::lock_guard<std::mutex> lock(mu_);
+      if (outbox_.size() >= kMaxOutbox) return;
+    }
     auto msg = std::make_unique<v1::SubscribeResponse>();
     *msg->mutable_delivery() = *delivery;
     Enqueue(std::move(msg));
@@ -249,6 +258,12 @@ class SubscribeReactor final
   }
 
  private:
+  // True once the stream is finishing: no new reads are started then.
+  bool Ending() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return finished_ || end_status_.has_value();
+  }
+
   void Enqueue(std::unique_ptr<v1::SubscribeResponse> msg) {
     std::unique_lock<std::mutex> lock(mu_);
     if (end_status_ || finished_) return;

@@ -57,7 +57,9 @@ BrokerServer::~BrokerServer() { Shutdown(); }
 
 void BrokerServer::Shutdown(absl::Duration grace) {
   if (server_) {
-    // Close the subscription streams first so Shutdown's grace is not spent on them.
+    // End the subscription streams first (they never end by themselves), so the
+    // grace period is left to unary calls and submit streams.
+    if (core_) core_->CloseStreams();
     server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
   }
   if (core_) core_->Shutdown();

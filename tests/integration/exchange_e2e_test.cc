@@ -131,7 +131,7 @@ TEST_F(ExchangeE2eTest, UnackedIsRedeliveredAfterAckDeadline) {
   auto customs = Client("zs-customs");
   auto police = Client("zs-police");
   SubscriptionOptions o = Sub("duty", {"smuggling.*"});
-  o.open.set_ack_deadline_ms(300);
+  o.open.set_ack_deadline_ms(1000);  // the minimum
   Inbox no_ack(/*ack=*/false);
   auto s = customs->Subscribe(o, no_ack.Handler());
   ASSERT_TRUE(s->WaitOpened(absl::Seconds(5)).ok());
