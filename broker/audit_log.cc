@@ -364,16 +364,21 @@ absl::StatusOr<v1::SignedCheckpoint> AuditLog::GetCheckpoint(uint64_t size) cons
   return out;
 }
 
+absl::StatusOr<uint64_t> AuditLog::SizeOrLatest(uint64_t size, std::string_view field) const {
+  if (size == 0) {
+    CORRIDOR_ASSIGN_OR_RETURN(v1::SignedCheckpoint cp, GetCheckpoint(0));
+    size = cp.size();
+  }
+  if (size > durable_size()) {
+    return absl::OutOfRangeError(absl::StrCat(absl::string_view(field.data(), field.size()), ": ",
+                                              size, " is beyond the log's size ", durable_size()));
+  }
+  return size;
+}
+
 absl::StatusOr<v1::InclusionProofResponse> AuditLog::GetInclusionProof(uint64_t index,
                                                                        uint64_t tree_size) const {
-  if (tree_size == 0) {
-    CORRIDOR_ASSIGN_OR_RETURN(v1::SignedCheckpoint cp, GetCheckpoint(0));
-    tree_size = cp.size();
-  }
-  if (tree_size > durable_size()) {
-    return absl::OutOfRangeError(
-        absl::StrCat("tree_size: ", tree_size, " is beyond the log's size ", durable_size()));
-  }
+  CORRIDOR_ASSIGN_OR_RETURN(tree_size, SizeOrLatest(tree_size, "tree_size"));
   if (index >= tree_size) {
     return absl::InvalidArgumentError(
         absl::StrCat("index: ", index, " is not below tree_size ", tree_size));
@@ -393,14 +398,7 @@ absl::StatusOr<v1::InclusionProofResponse> AuditLog::GetInclusionProof(uint64_t 
 
 absl::StatusOr<v1::ConsistencyProofResponse> AuditLog::GetConsistencyProof(
     uint64_t old_size, uint64_t new_size) const {
-  if (new_size == 0) {
-    CORRIDOR_ASSIGN_OR_RETURN(v1::SignedCheckpoint cp, GetCheckpoint(0));
-    new_size = cp.size();
-  }
-  if (new_size > durable_size()) {
-    return absl::OutOfRangeError(
-        absl::StrCat("new_size: ", new_size, " is beyond the log's size ", durable_size()));
-  }
+  CORRIDOR_ASSIGN_OR_RETURN(new_size, SizeOrLatest(new_size, "new_size"));
   if (old_size == 0 || old_size > new_size) {
     return absl::InvalidArgumentError(
         absl::StrCat("old_size: must be 1..new_size (", new_size, "), got ", old_size));

@@ -25,6 +25,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -100,6 +101,9 @@ class AuditLog {
   AuditLog(Store* store, Options options, audit::Ed25519Signer signer,
            audit::MerkleFrontier frontier);
   class Nodes;
+  // `size`, or the latest checkpoint's size when 0; OUT_OF_RANGE (naming `field`)
+  // beyond the durable log.
+  absl::StatusOr<uint64_t> SizeOrLatest(uint64_t size, std::string_view field) const;
 
   Store* const store_;
   const Options options_;
