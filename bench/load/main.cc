@@ -3,10 +3,11 @@
 // percentiles, server CPU per exchange, server memory, fsyncs against acks and
 // whether every message reached every permitted recipient exactly once.
 //
-//   corridor-load --corridord build/bin/corridord --senders 1 --subscribers 1 \
+//   corridor-load --corridord build/bin/corridord --senders 1 --subscribers 1
 //       --window 256 --duration 10 --warmup 2 --json out.json
-//   corridor-load --system nats --broker localhost:4222 --certs-dir certs \
+//   corridor-load --system nats --broker localhost:4222 --certs-dir certs
 //       --server-pid $(cat nats.pid) --window 256
+// (each example is one command line)
 //
 // See bench/README.md for every flag and the JSON summary.
 #include <signal.h>
