@@ -38,7 +38,9 @@ std::string ErrorLine(size_t line, const std::string& id, const absl::Status& s)
   r.set_error_message(std::string(s.message()));
   r.set_client_message_id(id);
   std::string json = corridor::cli::ToJson(r);
-  return absl::StrCat("{\"line\":", line, ",", json.substr(1));
+  // The numeric gRPC code for programs, its name for people reading the output.
+  return absl::StrCat("{\"line\":", line, ",\"status\":\"", absl::StatusCodeToString(s.code()),
+                      "\",", json.substr(1));
 }
 
 int RunSubmit(corridor::AgencyClient& client, const std::string& in_path, size_t window) {
@@ -55,38 +57,49 @@ int RunSubmit(corridor::AgencyClient& client, const std::string& in_path, size_t
   int rc = 0;
   std::string text;
   size_t line_no = 0;
+  // Lines waiting for their answer, in input order: an envelope to submit, or a
+  // line that did not parse (answered in its place, not ahead of the others).
+  struct Pending {
+    size_t line;
+    absl::Status parse_error;  // OK: envelope holds the line
+  };
+  std::vector<Pending> pending;
   std::vector<v1::Envelope> batch;
-  std::vector<size_t> batch_lines;
   auto flush = [&] {
     auto results = client.SubmitAll(batch, window);
-    for (size_t i = 0; i < results.size(); ++i) {
+    size_t next = 0;
+    for (const Pending& p : pending) {
+      if (!p.parse_error.ok()) {
+        std::cout << ErrorLine(p.line, "", p.parse_error) << "\n";
+        rc = 1;
+        continue;
+      }
+      const size_t i = next++;
       if (results[i].ok()) {
         std::string json = corridor::cli::ToJson(*results[i]);
-        std::cout << "{\"line\":" << batch_lines[i] << "," << json.substr(1) << "\n";
+        std::cout << "{\"line\":" << p.line << "," << json.substr(1) << "\n";
       } else {
-        std::cout << ErrorLine(batch_lines[i], batch[i].client_message_id(), results[i].status())
-                  << "\n";
+        std::cout << ErrorLine(p.line, batch[i].client_message_id(), results[i].status()) << "\n";
         rc = 1;
       }
     }
     std::cout.flush();
     batch.clear();
-    batch_lines.clear();
+    pending.clear();
   };
   while (std::getline(*in, text)) {
     ++line_no;
     if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
     v1::Envelope env;
     if (auto s = corridor::cli::FromJson(text, &env); !s.ok()) {
-      std::cout << ErrorLine(line_no, "", s) << "\n";
-      rc = 1;
+      pending.push_back({line_no, s});
       continue;
     }
     batch.push_back(std::move(env));
-    batch_lines.push_back(line_no);
+    pending.push_back({line_no, absl::OkStatus()});
     if (batch.size() >= 4 * window) flush();
   }
-  if (!batch.empty()) flush();
+  if (!pending.empty()) flush();
   return rc;
 }
 

@@ -102,12 +102,11 @@ class SubmitStreamReactor final
     if (!broken_ && !slots_.empty() && slots_.front().ready) {
       writing_ = true;
       const v1::SubmitStreamResponse* msg = &slots_.front().response;  // stable in a deque
-      // When the next reply is ready too, let gRPC coalesce: it is written (and
-      // flushed, without the hint) right after this one.
-      grpc::WriteOptions options;
-      if (slots_.size() > 1 && slots_[1].ready) options.set_buffer_hint();
+      // No buffer_hint: gRPC 1.51 holds a hinted write (and its OnWriteDone)
+      // until a later write, and with one write in flight that later write never
+      // comes — a two-line bridge submit stalled 20 s that way.
       lock.unlock();
-      StartWrite(msg, options);
+      StartWrite(msg);
       return;
     }
     MaybeFinishLocked(lock);
@@ -285,10 +284,8 @@ class SubscribeReactor final
     if (outbox_.empty()) return;
     writing_ = true;
     const v1::SubscribeResponse* msg = outbox_.front().get();
-    grpc::WriteOptions options;
-    if (outbox_.size() > 1) options.set_buffer_hint();  // the next one follows at once
     lock.unlock();
-    StartWrite(msg, options);
+    StartWrite(msg);  // no buffer_hint: see SubmitStreamReactor::WriteNextLocked
   }
 
   ExchangeCore* const core_;
