@@ -1,6 +1,7 @@
 #include "bench/load/workload.h"
 
 #include "google/protobuf/util/time_util.h"
+#include "tests/testing/envelopes.h"
 
 namespace corridor::load {
 namespace {
@@ -33,21 +34,8 @@ void Pad(std::string* field, size_t bytes) {
 
 void FillTipOff(v1::Envelope& e) {
   e.set_kind(v1::MESSAGE_KIND_TIP_OFF);
-  v1::TipOff* t = e.mutable_tip_off();
-  t->mutable_vessel()->set_name("粤中山渔运12345");
-  t->mutable_vessel()->set_mmsi("412345678");
-  t->mutable_vessel()->set_type("speedboat");
-  t->mutable_vessel()->set_unregistered(true);
-  t->mutable_location()->mutable_point()->set_lat(22.205);
-  t->mutable_location()->mutable_point()->set_lon(113.421);
-  t->mutable_location()->set_waterway("磨刀门水道");
-  t->mutable_location()->set_description("横门大桥以南约两海里");
-  t->set_suspected_offence(v1::OFFENCE_FROZEN_GOODS_SMUGGLING);
-  t->set_cargo("冻品约20吨");
-  t->set_narrative("02:10 见无名快艇无灯航行，向横门方向");
-  t->mutable_informant()->set_name("线人甲");
-  t->mutable_informant()->set_contact("138-0000-0000");
-  t->mutable_informant()->set_reliability(v1::SOURCE_RELIABILITY_B);
+  corridor::testing::FillSampleTipOff(e.mutable_tip_off());
+  e.mutable_tip_off()->mutable_location()->set_description("横门大桥以南约两海里");
 }
 
 void FillPatrol(v1::Envelope& e) {

@@ -9,6 +9,25 @@
 
 namespace corridor::testing {
 
+// The payload of the sample: an unregistered speedboat with frozen goods on
+// 磨刀门水道, and an informant (the part policy withholds). Shared with the load
+// generator, so tests and benchmarks send the same realistic content.
+inline void FillSampleTipOff(v1::TipOff* t) {
+  t->mutable_vessel()->set_name("粤中山渔运12345");
+  t->mutable_vessel()->set_mmsi("412345678");
+  t->mutable_vessel()->set_type("speedboat");
+  t->mutable_vessel()->set_unregistered(true);
+  t->mutable_location()->mutable_point()->set_lat(22.205);
+  t->mutable_location()->mutable_point()->set_lon(113.421);
+  t->mutable_location()->set_waterway("磨刀门水道");
+  t->set_suspected_offence(v1::OFFENCE_FROZEN_GOODS_SMUGGLING);
+  t->set_cargo("冻品约20吨");
+  t->set_narrative("02:10 见无名快艇无灯航行，向横门方向");
+  t->mutable_informant()->set_name("线人甲");
+  t->mutable_informant()->set_contact("138-0000-0000");
+  t->mutable_informant()->set_reliability(v1::SOURCE_RELIABILITY_B);
+}
+
 inline v1::Envelope SampleTipOff(const std::string& client_message_id,
                                  const std::string& topic = "smuggling.frozen_goods") {
   v1::Envelope e;
@@ -23,20 +42,7 @@ inline v1::Envelope SampleTipOff(const std::string& client_message_id,
   e.mutable_grading()->set_credibility(2);
   *e.mutable_observed_time() = google::protobuf::util::TimeUtil::GetCurrentTime();
   e.set_officer_id("police-0417");
-  v1::TipOff* t = e.mutable_tip_off();
-  t->mutable_vessel()->set_name("粤中山渔运12345");
-  t->mutable_vessel()->set_mmsi("412345678");
-  t->mutable_vessel()->set_type("speedboat");
-  t->mutable_vessel()->set_unregistered(true);
-  t->mutable_location()->mutable_point()->set_lat(22.205);
-  t->mutable_location()->mutable_point()->set_lon(113.421);
-  t->mutable_location()->set_waterway("磨刀门水道");
-  t->set_suspected_offence(v1::OFFENCE_FROZEN_GOODS_SMUGGLING);
-  t->set_cargo("冻品约20吨");
-  t->set_narrative("02:10 见无名快艇无灯航行，向横门方向");
-  t->mutable_informant()->set_name("线人甲");
-  t->mutable_informant()->set_contact("138-0000-0000");
-  t->mutable_informant()->set_reliability(v1::SOURCE_RELIABILITY_B);
+  FillSampleTipOff(e.mutable_tip_off());
   return e;
 }
 
