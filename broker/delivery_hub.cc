@@ -187,10 +187,12 @@ void DeliveryHub::FillStatus(const PeerIdentity& caller, v1::StatusResponse base
   auto base_shared = std::make_shared<v1::StatusResponse>(std::move(base));
   bool posted = Post([this, caller, base_shared, done_shared] {
     v1::StatusResponse& base = *base_shared;
-    uint64_t deliveries = 0;
-    for (const auto& [agency, head] : heads_) deliveries += head;
-    base.set_deliveries_stored(deliveries);
-    base.set_connected_streams(static_cast<uint32_t>(sessions_.size()));
+    if (caller.role == PeerRole::kAdmin) {  // broker-wide figures: admins only
+      uint64_t deliveries = 0;
+      for (const auto& [agency, head] : heads_) deliveries += head;
+      base.set_deliveries_stored(deliveries);
+      base.set_connected_streams(static_cast<uint32_t>(sessions_.size()));
+    }
     for (const auto& [key, sub] : subs_) {
       if (caller.role != PeerRole::kAdmin && key.first != caller.agency_id) continue;
       auto* st = base.add_subscriptions();

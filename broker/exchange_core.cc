@@ -164,6 +164,7 @@ class ExchangeCore::Impl {
     CORRIDOR_ASSIGN_OR_RETURN(audit_, AuditLog::Open(store_.get(), audit_options));
     CORRIDOR_ASSIGN_OR_RETURN(uint64_t next, store_->GetCounter(kNextExchangeSeq));
     next_exchange_seq_ = next == 0 ? 1 : next;
+    exchanges_stored_.store(next_exchange_seq_ - 1);  // all time, like deliveries
     std::vector<std::string> agencies;
     for (const auto& a : config_.registry->agencies) agencies.push_back(a.id);
     CORRIDOR_RETURN_IF_ERROR(hub_.Recover(agencies));
@@ -243,10 +244,11 @@ class ExchangeCore::Impl {
     base.set_trust_domain(config_.registry->trust_domain);
     base.set_version(CORRIDOR_VERSION);
     *base.mutable_started_at() = ToProto(started_at_);
-    base.set_exchanges_stored(exchanges_stored_.load(std::memory_order_relaxed));
     base.set_caller(caller.spiffe_id);
     base.set_policy_version(decision_point()->version());
+    // Broker-wide traffic figures tell one agency about the others: admins only.
     if (caller.role == PeerRole::kAdmin) {
+      base.set_exchanges_stored(exchanges_stored_.load(std::memory_order_relaxed));
       base.set_synced_writes(store_->synced_writes());
       base.set_keys_written(store_->keys_written());
       base.set_audit_entries(audit_->durable_size());

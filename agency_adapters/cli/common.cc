@@ -178,8 +178,12 @@ std::string FormatStatus(const v1::StatusResponse& s) {
       << ", up since " << Time(s.started_at()) << "\n";
   out << "  you are " << s.caller() << "\n";
   out << "  policy " << s.policy_version() << "\n";
-  out << "  exchanges stored " << s.exchanges_stored() << ", deliveries stored "
-      << s.deliveries_stored() << ", streams connected " << s.connected_streams() << "\n";
+  if (s.caller().find("/admin/") == std::string::npos) {
+    out << "  (broker-wide traffic figures are shown to admin certificates only)\n";
+  } else {
+    out << "  exchanges stored " << s.exchanges_stored() << ", deliveries stored "
+        << s.deliveries_stored() << ", streams connected " << s.connected_streams() << "\n";
+  }
   if (s.synced_writes() > 0) {
     out << "  synced writes " << s.synced_writes() << " carrying " << s.keys_written()
         << " keys; audit log " << s.audit_entries() << " entries\n";
