@@ -26,11 +26,6 @@ using google::protobuf::util::TimeUtil;
 
 std::atomic<bool> g_stop_tail{false};
 
-absl::Status FromGrpc(const grpc::Status& s) {
-  if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
-}
-
 audit::Hash ToHash(const std::string& bytes) {
   audit::Hash h{};
   std::copy_n(bytes.begin(), std::min<size_t>(bytes.size(), h.size()), h.begin());
@@ -338,7 +333,7 @@ int AuditCommands::Run(const ConnectionFlags& conn, bool json) {
       for (auto& r : *page.mutable_records()) out->push_back(std::move(r));
       *last = page;
     }
-    return FromGrpc(reader->Finish());
+    return FromGrpcStatus(reader->Finish());
   };
 
   if (query_->parsed()) {
@@ -405,7 +400,7 @@ int AuditCommands::Run(const ConnectionFlags& conn, bool json) {
       req.set_old_size(old_size_);
       req.set_new_size(new_size_);
       v1::ConsistencyProofResponse resp;
-      if (auto s = FromGrpc(stub->GetConsistencyProof(&ctx, req, &resp)); !s.ok())
+      if (auto s = FromGrpcStatus(stub->GetConsistencyProof(&ctx, req, &resp)); !s.ok())
         return fail(s, 1);
       std::cout << ToJson(resp, !json) << "\n";
       return 0;
@@ -414,7 +409,8 @@ int AuditCommands::Run(const ConnectionFlags& conn, bool json) {
     req.set_index(index_);
     req.set_tree_size(size_);
     v1::InclusionProofResponse resp;
-    if (auto s = FromGrpc(stub->GetInclusionProof(&ctx, req, &resp)); !s.ok()) return fail(s, 1);
+    if (auto s = FromGrpcStatus(stub->GetInclusionProof(&ctx, req, &resp)); !s.ok())
+      return fail(s, 1);
     std::cout << ToJson(resp, !json) << "\n";
     return 0;
   }
@@ -437,7 +433,7 @@ int AuditCommands::Run(const ConnectionFlags& conn, bool json) {
   v1::SignedCheckpoint cp;
   {
     grpc::ClientContext ctx;
-    if (auto s = FromGrpc(stub->GetCheckpoint(&ctx, v1::CheckpointRequest(), &cp)); !s.ok()) {
+    if (auto s = FromGrpcStatus(stub->GetCheckpoint(&ctx, v1::CheckpointRequest(), &cp)); !s.ok()) {
       return fail_export(s, 1);
     }
   }
@@ -451,7 +447,7 @@ int AuditCommands::Run(const ConnectionFlags& conn, bool json) {
     grpc::ClientContext ctx1, ctx2;
     v1::CheckpointRequest old_req;
     old_req.set_size(previous_size_);
-    if (auto s = FromGrpc(stub->GetCheckpoint(&ctx1, old_req, c->mutable_old_checkpoint()));
+    if (auto s = FromGrpcStatus(stub->GetCheckpoint(&ctx1, old_req, c->mutable_old_checkpoint()));
         !s.ok()) {
       return fail_export(s, 1);
     }
@@ -460,7 +456,7 @@ int AuditCommands::Run(const ConnectionFlags& conn, bool json) {
     req.set_old_size(previous_size_);
     req.set_new_size(cp.size());
     v1::ConsistencyProofResponse resp;
-    if (auto s = FromGrpc(stub->GetConsistencyProof(&ctx2, req, &resp)); !s.ok())
+    if (auto s = FromGrpcStatus(stub->GetConsistencyProof(&ctx2, req, &resp)); !s.ok())
       return fail_export(s, 1);
     *c->mutable_hashes() = resp.hashes();
     *out << ToJson(line) << "\n";
@@ -485,7 +481,7 @@ int AuditCommands::Run(const ConnectionFlags& conn, bool json) {
       req.set_index(r.entry().index());
       req.set_tree_size(cp.size());
       v1::InclusionProofResponse proof;
-      if (auto s = FromGrpc(stub->GetInclusionProof(&ctx, req, &proof)); !s.ok())
+      if (auto s = FromGrpcStatus(stub->GetInclusionProof(&ctx, req, &proof)); !s.ok())
         return fail_export(s, 1);
       v1::AuditExportLine line;
       *line.mutable_record() = std::move(r);

@@ -13,16 +13,17 @@
 namespace corridor {
 namespace {
 
-absl::Status FromGrpc(const grpc::Status& s) {
-  if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
-}
-
 std::chrono::system_clock::time_point DeadlineIn(absl::Duration d) {
   return std::chrono::system_clock::now() + absl::ToChronoMilliseconds(d);
 }
 
 }  // namespace
+
+absl::Status FromGrpcStatus(const grpc::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  // absl and gRPC share the canonical code numbering.
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+}
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const ClientOptions& options) {
   for (const std::string* f : {&options.cert_file, &options.key_file, &options.ca_file}) {
@@ -75,7 +76,7 @@ absl::StatusOr<v1::SubmitResponse> AgencyClient::Submit(const v1::Envelope& enve
   *request.mutable_envelope() = envelope;
   v1::SubmitResponse response;
   grpc::Status s = exchange_->Submit(&ctx, request, &response);
-  if (!s.ok()) return FromGrpc(s);
+  if (!s.ok()) return FromGrpcStatus(s);
   return response;
 }
 
@@ -126,7 +127,7 @@ std::vector<absl::StatusOr<v1::SubmitResponse>> AgencyClient::SubmitAll(
   grpc::Status final_status = stream->Finish();
   if (!final_status.ok()) {
     for (auto& r : results) {
-      if (!r.ok() && r.status().message() == "not answered") r = FromGrpc(final_status);
+      if (!r.ok() && r.status().message() == "not answered") r = FromGrpcStatus(final_status);
     }
   }
   return results;
@@ -137,7 +138,7 @@ absl::StatusOr<v1::StatusResponse> AgencyClient::Status() {
   ctx.set_deadline(DeadlineIn(options_.rpc_timeout));
   v1::StatusResponse response;
   grpc::Status s = admin_->Status(&ctx, v1::StatusRequest(), &response);
-  if (!s.ok()) return FromGrpc(s);
+  if (!s.ok()) return FromGrpcStatus(s);
   return response;
 }
 
@@ -215,7 +216,7 @@ void Subscription::Run() {
     }
     stream->WritesDone();
     grpc::Status end = stream->Finish();
-    absl::Status status = FromGrpc(end);
+    absl::Status status = FromGrpcStatus(end);
     // Retrying cannot help these; ABORTED means another stream took the
     // subscription over, and taking it back would start a tug of war.
     bool permanent = end.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||

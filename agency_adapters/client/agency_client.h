@@ -131,4 +131,7 @@ class AgencyClient {
 // audit and admin commands). FAILED_PRECONDITION naming an unreadable file.
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const ClientOptions& options);
 
+// The client side's one grpc::Status -> absl::Status conversion (same codes).
+absl::Status FromGrpcStatus(const grpc::Status& status);
+
 }  // namespace corridor
