@@ -47,18 +47,16 @@ struct Fixture {
   void StageExchange(int64_t t, std::mt19937& rng, rocksdb::WriteBatch& batch) {
     const std::string sender = kAgencies[rng() % kAgencyCount];
     std::vector<v1::AuditEntry> entries(3);
-    AuditGroupKeys keys;
-    keys.agencies.push_back(sender);
-    keys.exchange_id = "zs-broker-" + std::to_string(++exchanges);
-    keys.client_message_id = "m-" + std::to_string(exchanges);
+    const std::string exchange_id = "zs-broker-" + std::to_string(++exchanges);
+    const std::string client_message_id = "m-" + std::to_string(exchanges);
     for (int i = 0; i < 3; ++i) {
       v1::AuditEntry& e = entries[i];
       e.set_event(i == 0 ? v1::AUDIT_EVENT_COLLECTION : v1::AUDIT_EVENT_DISCLOSURE);
       *e.mutable_broker_time() = TimeUtil::SecondsToTimestamp(t);
       e.set_actor_agency_id(sender);
       e.set_sender_agency_id(sender);
-      e.set_exchange_id(keys.exchange_id);
-      e.set_client_message_id(keys.client_message_id);
+      e.set_exchange_id(exchange_id);
+      e.set_client_message_id(client_message_id);
       e.set_topic("smuggling.frozen_goods");
       e.set_handling_code("H1");
       e.set_payload_sha256(std::string(32, 'p'));
@@ -67,10 +65,9 @@ struct Fixture {
         e.set_recipient_agency_id(r);
         e.set_delivered_sha256(std::string(32, 'd'));
         e.add_rule_ids("smuggling-tipoffs-to-partners");
-        keys.agencies.push_back(r);
       }
     }
-    log->Append(entries, keys, batch);
+    log->Append(entries, batch);
   }
 
   void Commit(rocksdb::WriteBatch& batch, bool sync) {

@@ -156,8 +156,7 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(Store* store, Options o
   return log;
 }
 
-void AuditLog::Append(std::vector<v1::AuditEntry>& entries, const AuditGroupKeys& keys,
-                      rocksdb::WriteBatch& batch) {
+void AuditLog::Append(std::vector<v1::AuditEntry>& entries, rocksdb::WriteBatch& batch) {
   if (entries.empty()) return;
   const uint64_t first = frontier_.size();
   for (v1::AuditEntry& e : entries) {
@@ -185,12 +184,21 @@ void AuditLog::Append(std::vector<v1::AuditEntry>& entries, const AuditGroupKeys
     AppendBe64(&k, first);
     batch.Put(store_->cf(Store::kAuditIndex), k, count);
   };
-  std::set<std::string> agencies(keys.agencies.begin(), keys.agencies.end());
+  std::set<std::string> agencies, officers, exchanges, messages, cases;
+  for (const v1::AuditEntry& e : entries) {
+    agencies.insert(e.actor_agency_id());
+    agencies.insert(e.sender_agency_id());
+    agencies.insert(e.recipient_agency_id());
+    officers.insert(e.officer_id());
+    exchanges.insert(e.exchange_id());
+    messages.insert(e.client_message_id());
+    cases.insert(e.case_ref());
+  }
   for (const auto& a : agencies) put('A', a);
-  put('O', keys.officer_id);
-  put('X', keys.exchange_id);
-  put('M', keys.client_message_id);
-  put('R', keys.case_ref);
+  for (const auto& o : officers) put('O', o);
+  for (const auto& x : exchanges) put('X', x);
+  for (const auto& m : messages) put('M', m);
+  for (const auto& r : cases) put('R', r);
 }
 
 bool AuditLog::CheckpointDue(absl::Time now) const {

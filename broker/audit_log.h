@@ -6,7 +6,7 @@
 //
 //   // committer thread, inside a task's prepare:
 //   v1::AuditEntry e = ...;
-//   log->Append(e, batch, group);        // e.index() is set
+//   log->Append(entries, batch);        // each entry's index() is set
 //   // committer thread, once per batch, before the write:
 //   log->BeforeWrite(batch, now);
 //   // after the write succeeded:
@@ -39,16 +39,6 @@ namespace corridor::broker {
 
 class Store;
 
-// Index keys shared by the entries of one group (one exchange's collection,
-// disclosures and denials; or a single entry). Empty fields are not indexed.
-struct AuditGroupKeys {
-  std::vector<std::string> agencies;  // sender, recipients, actor
-  std::string officer_id;
-  std::string exchange_id;
-  std::string client_message_id;
-  std::string case_ref;
-};
-
 class AuditLog {
  public:
   struct Options {
@@ -61,11 +51,11 @@ class AuditLog {
   // Loads the frontier and the signing key (creating the key when missing).
   static absl::StatusOr<std::unique_ptr<AuditLog>> Open(Store* store, Options options);
 
-  // Committer thread. Numbers `entries` (1, 2, … in log order), serializes each
-  // deterministically, and stages the entry, its Merkle nodes and one set of
-  // index keys for the whole group into `batch`.
-  void Append(std::vector<v1::AuditEntry>& entries, const AuditGroupKeys& keys,
-              rocksdb::WriteBatch& batch);
+  // Committer thread. Numbers `entries` (0, 1, … in log order), serializes each
+  // deterministically, and stages them with their Merkle nodes into `batch`.
+  // Each entry is indexed by the fields a query filters on (actor, sender and
+  // recipient agency, officer, exchange, client message id, case).
+  void Append(std::vector<v1::AuditEntry>& entries, rocksdb::WriteBatch& batch);
   // Committer thread, once per batch before the write: stages the frontier and,
   // when due, a signed checkpoint of the tree as it will be after this batch.
   // Returns true when it staged a checkpoint (the batch must then be synced).

@@ -124,7 +124,8 @@ void DeliveryHub::CloseStreams() {
   });
 }
 
-void DeliveryHub::HeadsAdvanced(std::vector<std::pair<std::string, uint64_t>> heads) {
+void DeliveryHub::HeadsAdvanced(std::vector<std::pair<std::string, uint64_t>> heads,
+                                std::vector<FreshDelivery> /*fresh*/) {
   Post([this, heads = std::move(heads)] {
     for (const auto& [agency, head] : heads) {
       uint64_t& h = heads_[agency];
@@ -358,6 +359,7 @@ void DeliveryHub::Pump(Session* s) {
       return;
     }
     if (!Matches(sub->record, *d) || Expired(*d, now)) continue;  // expired: being erased
+    d->set_seq(seq);  // the key is the truth; stored values need not carry it
     d->set_attempt(1);
     d->set_subscription(sub->record.name());
     s->inflight[seq] = Inflight{now + s->ack_deadline, 1, d};
@@ -429,11 +431,7 @@ void DeliveryHub::Audit(Session* s, const v1::Delivery& d, v1::AuditEvent event)
   e.set_case_ref(env.case_ref());
   e.set_delivery_seq(d.seq());
   if (event == v1::AUDIT_EVENT_REDELIVERY) e.set_detail(absl::StrCat("attempt ", d.attempt()));
-  AuditGroupKeys keys;
-  keys.agencies = {s->sub->record.agency_id(), env.sender().agency_id()};
-  keys.exchange_id = env.exchange_id();
-  keys.case_ref = env.case_ref();
-  s->sub->audit.emplace_back(std::move(e), std::move(keys));
+  s->sub->audit.push_back(std::move(e));
   s->sub->dirty = true;
 }
 
@@ -459,8 +457,7 @@ void DeliveryHub::PersistDirty() {
       sub->persisted_floor = floor;
     }
     sub->new_acks.clear();
-    auto audit = std::make_shared<std::vector<std::pair<v1::AuditEntry, AuditGroupKeys>>>(
-        std::move(sub->audit));
+    auto audit = std::make_shared<std::vector<v1::AuditEntry>>(std::move(sub->audit));
     sub->audit.clear();
     if (!record && put.empty() && del.empty() && audit->empty()) continue;
     committer_->Enqueue(Committer::Task{
@@ -481,9 +478,9 @@ void DeliveryHub::PersistDirty() {
               if (!s.ok()) return FromRocks(s, "acks");
               // Last: nothing after this may fail, or the in-memory tree would run
               // ahead of the rolled-back batch.
-              for (auto& [entry, keys] : *audit) {
+              for (auto& entry : *audit) {
                 std::vector<v1::AuditEntry> one{std::move(entry)};
-                audit_append_(one, keys, batch);
+                audit_append_(one, batch);
               }
               return absl::OkStatus();
             },

@@ -43,8 +43,8 @@ class DeliveryHub {
                                             const std::vector<std::string>& filters)>;
 
   // Called on the committer thread to stage audit entries (acks, redeliveries).
-  using AuditAppender = std::function<void(std::vector<v1::AuditEntry>& entries,
-                                           const AuditGroupKeys& keys, rocksdb::WriteBatch& batch)>;
+  using AuditAppender =
+      std::function<void(std::vector<v1::AuditEntry>& entries, rocksdb::WriteBatch& batch)>;
 
   DeliveryHub(Store* store, Committer* committer, FiltersChanged on_filters_changed,
               AuditAppender audit_append);
@@ -62,8 +62,16 @@ class DeliveryHub {
   // shutdown does not wait out its grace period on them; the hub keeps running.
   void CloseStreams();
 
-  // New deliveries are durable up to these heads (called after each batch).
-  void HeadsAdvanced(std::vector<std::pair<std::string, uint64_t>> heads);
+  // A delivery the batch just written made durable, handed over so the hub can
+  // send it without reading it back (delivery->seq() is set).
+  struct FreshDelivery {
+    std::string agency_id;
+    std::shared_ptr<const v1::Delivery> delivery;
+  };
+  // New deliveries are durable up to these heads (called after each batch);
+  // `fresh` holds some or all of them, in seq order per agency.
+  void HeadsAdvanced(std::vector<std::pair<std::string, uint64_t>> heads,
+                     std::vector<FreshDelivery> fresh = {});
 
   uint64_t Attach(const PeerIdentity& peer, SubscribeParams params,
                   std::shared_ptr<DeliverySink> sink, ExchangeCore::OpenCallback opened);
@@ -95,7 +103,7 @@ class DeliveryHub {
     store::v1::SubscriptionRecord record;
     std::set<uint64_t> acked;                                      // acked seqs >= record.ack_floor
     std::vector<uint64_t> new_acks;                                // acked since the last persist
-    std::vector<std::pair<v1::AuditEntry, AuditGroupKeys>> audit;  // to record with them
+    std::vector<v1::AuditEntry> audit;                             // to record with them
     bool dirty = false;                                            // floor or acks to persist
     std::set<uint64_t> persisted_acks;                             // ack keys on disk
     uint64_t persisted_floor = 0;                                  // the floor in the stored record

@@ -150,8 +150,9 @@ class ExchangeCore::Impl {
             store_.get(), &committer_,
             [this](const std::string& agency, const std::string& name,
                    const std::vector<std::string>& filters) { routes_[agency][name] = filters; },
-            [this](std::vector<v1::AuditEntry>& entries, const AuditGroupKeys& keys,
-                   rocksdb::WriteBatch& batch) { audit_->Append(entries, keys, batch); }) {}
+            [this](std::vector<v1::AuditEntry>& entries, rocksdb::WriteBatch& batch) {
+              audit_->Append(entries, batch);
+            }) {}
 
   absl::Status Recover() {
     AuditLog::Options audit_options;
@@ -267,7 +268,7 @@ class ExchangeCore::Impl {
     e.set_old_policy_version(old_version);
     e.set_new_policy_version(new_version);
     e.set_policy_version(new_version);
-    RecordEntry(std::move(e), AuditGroupKeys{}, [](absl::Status) {});
+    RecordEntry(std::move(e), [](absl::Status) {});
   }
 
   void RecordSecurityEvent(const PeerIdentity& peer, const std::string& detail) {
@@ -278,9 +279,7 @@ class ExchangeCore::Impl {
     e.set_actor_agency_id(peer.agency_id);
     e.set_actor_node(peer.node);
     e.set_detail(detail);
-    AuditGroupKeys keys;
-    if (!peer.agency_id.empty()) keys.agencies.push_back(peer.agency_id);
-    RecordEntry(std::move(e), keys, [](absl::Status) {});
+    RecordEntry(std::move(e), [](absl::Status) {});
   }
 
   void RecordConsultation(const PeerIdentity& auditor, const std::string& query, uint64_t count,
@@ -292,18 +291,16 @@ class ExchangeCore::Impl {
     e.set_actor_node(auditor.node);
     e.set_query(query);
     e.set_result_count(count);
-    RecordEntry(std::move(e), AuditGroupKeys{}, std::move(done));
+    RecordEntry(std::move(e), std::move(done));
   }
 
   // One entry in its own group, durable when `done` runs.
-  void RecordEntry(v1::AuditEntry entry, AuditGroupKeys keys,
-                   std::function<void(absl::Status)> done) {
-    auto state = std::make_shared<std::pair<v1::AuditEntry, AuditGroupKeys>>(std::move(entry),
-                                                                             std::move(keys));
+  void RecordEntry(v1::AuditEntry entry, std::function<void(absl::Status)> done) {
+    auto state = std::make_shared<v1::AuditEntry>(std::move(entry));
     committer_.Enqueue(Committer::Task{.prepare =
                                            [this, state](rocksdb::WriteBatch& batch) {
-                                             std::vector<v1::AuditEntry> entries{state->first};
-                                             audit_->Append(entries, state->second, batch);
+                                             std::vector<v1::AuditEntry> entries{*state};
+                                             audit_->Append(entries, batch);
                                              return absl::OkStatus();
                                            },
                                        .done = std::move(done)});
@@ -370,12 +367,6 @@ class ExchangeCore::Impl {
     std::vector<std::pair<std::string, uint64_t>> allocated;
     absl::flat_hash_map<std::string, uint64_t> next_heads;
     std::vector<v1::AuditEntry> entries;
-    AuditGroupKeys keys;
-    keys.agencies.push_back(st.peer.agency_id);
-    keys.officer_id = env.officer_id();
-    keys.exchange_id = env.exchange_id();
-    keys.client_message_id = env.client_message_id();
-    keys.case_ref = env.case_ref();
     {
       v1::AuditEntry c = EntryAbout(env, v1::AUDIT_EVENT_COLLECTION);
       c.set_actor_agency_id(st.peer.agency_id);
@@ -390,7 +381,6 @@ class ExchangeCore::Impl {
       const policy::Agency* recipient = config_.registry->Find(agency_id);
       if (recipient == nullptr) continue;  // a stale subscription of a removed agency
       Decision d = dp->Decide(env, *st.sender, *recipient, now);
-      keys.agencies.push_back(agency_id);
       v1::AuditEntry a =
           EntryAbout(env, d.permit ? v1::AUDIT_EVENT_DISCLOSURE : v1::AUDIT_EVENT_DENIAL);
       a.set_actor_agency_id(st.peer.agency_id);
@@ -456,7 +446,7 @@ class ExchangeCore::Impl {
     if (!s.ok()) return FromRocks(s, "messages");
 
     // Commit point for in-memory state (the batch is rolled back on any error above).
-    audit_->Append(entries, keys, batch);
+    audit_->Append(entries, batch);
     ++next_exchange_seq_;
     for (const auto& [agency, seq] : allocated) {
       heads_[agency] = seq;
@@ -519,25 +509,19 @@ class ExchangeCore::Impl {
       store::v1::StoredMessage message;
       if (!stored.ok() || !message.ParseFromString(*stored)) continue;
       batch.Delete(store_->cf(Store::kMessages), MessageKey(seq));
-      AuditGroupKeys keys;
       const v1::Envelope& env = message.envelope();
-      keys.agencies.push_back(env.sender().agency_id());
-      keys.exchange_id = env.exchange_id();
-      keys.client_message_id = env.client_message_id();
-      keys.case_ref = env.case_ref();
       v1::AuditEntry e = EntryAbout(env, v1::AUDIT_EVENT_ERASURE);
       *e.mutable_broker_time() = ToProto(now);
       std::vector<std::string> recipients;
       for (const auto& r : message.recipients()) {
         batch.Delete(store_->cf(Store::kDeliveries), DeliveryKey(r.agency_id(), r.seq()));
-        keys.agencies.push_back(r.agency_id());
         recipients.push_back(absl::StrCat(r.agency_id(), "#", r.seq()));
       }
       e.set_detail(absl::StrCat("expired at ", TimeUtil::ToString(env.expires_at()),
                                 "; erased message and deliveries ",
                                 absl::StrJoin(recipients, ", ")));
       std::vector<v1::AuditEntry> entries{std::move(e)};
-      audit_->Append(entries, keys, batch);
+      audit_->Append(entries, batch);
     }
   }
 
