@@ -24,6 +24,11 @@ namespace {
 using google::protobuf::util::TimeUtil;
 
 constexpr char kNextExchangeSeq[] = "next_exchange_seq";
+constexpr char kExchangesStored[] = "exchanges_stored";
+// Store layout version (meta "store_format"). 2: messages keyed by sender +
+// client message id (the dedupe record), deliveries without seq in the value.
+constexpr uint64_t kStoreFormat = 2;
+constexpr char kStoreFormatKey[] = "store_format";
 constexpr uint32_t kMaxInFlightLimit = 4096;
 constexpr absl::Duration kErasureSweepInterval = absl::Seconds(1);
 
@@ -135,6 +140,9 @@ std::shared_ptr<const DecisionPoint> MakePermitAllDecisionPoint() {
 
 class ExchangeCore::Impl {
  public:
+  // agency -> subscription name -> topic filters
+  using Routes = std::map<std::string, std::map<std::string, std::vector<std::string>>>;
+
   Impl(const BrokerConfig& config, std::unique_ptr<Store> store,
        std::shared_ptr<const DecisionPoint> dp)
       : config_(config),
@@ -149,7 +157,7 @@ class ExchangeCore::Impl {
         hub_(
             store_.get(), &committer_,
             [this](const std::string& agency, const std::string& name,
-                   const std::vector<std::string>& filters) { routes_[agency][name] = filters; },
+                   const std::vector<std::string>& filters) { SetRoute(agency, name, filters); },
             [this](std::vector<v1::AuditEntry>& entries, rocksdb::WriteBatch& batch) {
               audit_->Append(entries, batch);
             }) {}
@@ -164,15 +172,29 @@ class ExchangeCore::Impl {
     audit_options.checkpoint_interval = config_.audit.checkpoint_interval;
     CORRIDOR_ASSIGN_OR_RETURN(audit_, AuditLog::Open(store_.get(), audit_options));
     CORRIDOR_ASSIGN_OR_RETURN(uint64_t next, store_->GetCounter(kNextExchangeSeq));
-    next_exchange_seq_ = next == 0 ? 1 : next;
-    exchanges_stored_.store(next_exchange_seq_ - 1);  // all time, like deliveries
+    CORRIDOR_ASSIGN_OR_RETURN(uint64_t format, store_->GetCounter(kStoreFormatKey));
+    if (next != 0 && format != kStoreFormat) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "data_dir ", config_.data_dir, " holds store format ", format, "; this corridord reads ",
+          kStoreFormat, " (written by an older build: start with an empty data_dir)"));
+    }
+    if (format == 0) {
+      std::string v;
+      AppendBe64(&v, kStoreFormat);
+      rocksdb::WriteBatch batch;
+      batch.Put(store_->cf(Store::kMeta), kStoreFormatKey, v);
+      CORRIDOR_RETURN_IF_ERROR(store_->Write(&batch, /*sync=*/true));
+    }
+    next_exchange_seq_.store(next == 0 ? 1 : next);
+    CORRIDOR_ASSIGN_OR_RETURN(exchanges_committed_, store_->GetCounter(kExchangesStored));
+    exchanges_stored_.store(exchanges_committed_);  // all time, like deliveries
     std::vector<std::string> agencies;
     for (const auto& a : config_.registry->agencies) agencies.push_back(a.id);
     CORRIDOR_RETURN_IF_ERROR(hub_.Recover(agencies));
     for (const auto& a : agencies) heads_[a] = hub_.head(a);
     for (const auto& rec : hub_.subscriptions()) {
-      routes_[rec.agency_id()][rec.name()] = {rec.topic_filters().begin(),
-                                              rec.topic_filters().end()};
+      SetRoute(rec.agency_id(), rec.name(),
+               {rec.topic_filters().begin(), rec.topic_filters().end()});
     }
     started_at_ = absl::Now();
     return absl::OkStatus();
@@ -210,12 +232,14 @@ class ExchangeCore::Impl {
       done(s);
       return;
     }
-    auto state = std::make_shared<SubmitState>();
-    state->peer = peer;
-    state->sender = sender;
-    state->env = std::move(env);
+    auto staged = Stage(peer, *sender, std::move(env));
+    if (!staged.ok()) {
+      done(staged.status());
+      return;
+    }
+    std::shared_ptr<Staged> state = *std::move(staged);
     committer_.Enqueue(Committer::Task{
-        .prepare = [this, state](rocksdb::WriteBatch& batch) { return Prepare(*state, batch); },
+        .prepare = [this, state](rocksdb::WriteBatch& batch) { return Commit(*state, batch); },
         .done =
             [state, done = std::move(done)](absl::Status s) {
               if (!s.ok()) {
@@ -306,6 +330,19 @@ class ExchangeCore::Impl {
                                        .done = std::move(done)});
   }
 
+  // Routing interest of a subscription; Stage reads snapshots.
+  void SetRoute(const std::string& agency, const std::string& name,
+                const std::vector<std::string>& filters) {
+    std::lock_guard<std::mutex> lock(routes_mu_);
+    auto next = std::make_shared<Routes>(*routes_);
+    (*next)[agency][name] = filters;
+    routes_ = std::move(next);
+  }
+  std::shared_ptr<const Routes> routes_snapshot() const {
+    std::lock_guard<std::mutex> lock(routes_mu_);
+    return routes_;
+  }
+
   const AuditLog* audit() const { return audit_.get(); }
   std::shared_ptr<const DecisionPoint> decision_point() const {
     return std::atomic_load(&decision_point_);
@@ -313,45 +350,50 @@ class ExchangeCore::Impl {
   uint64_t synced_writes() const { return store_->synced_writes(); }
 
  private:
-  struct SubmitState {
-    PeerIdentity peer;
-    const policy::Agency* sender = nullptr;
-    v1::Envelope env;
-    v1::SubmitResponse response;
+  // One submission, decided and serialized on the submitting thread; the
+  // committer only dedupes, numbers and stages it.
+  struct Staged {
+    std::string message_key;   // sender agency \0 client_message_id; the dedupe key
+    std::string message_head;  // StoredMessage bytes without recipients
+    std::string expiry_key;    // empty without expires_at
+    struct Recipient {
+      std::string agency_id;
+      std::shared_ptr<v1::Delivery> delivery;  // seq set at commit
+      std::string bytes;                       // the stored value (no seq)
+      size_t entry = 0;                        // its disclosure entry
+      store::v1::RecipientRecord record;       // seq set at commit
+    };
+    std::vector<Recipient> recipients;  // permitted ones
+    std::vector<v1::AuditEntry> entries;
+    v1::SubmitResponse response;  // the reply if this is the first submission
   };
 
-  // Committer thread. Everything fallible happens before in-memory state changes.
-  absl::Status Prepare(SubmitState& st, rocksdb::WriteBatch& batch) {
-    const std::string dedupe_key = DedupeKey(st.peer.agency_id, st.env.client_message_id());
-    st.response.set_client_message_id(st.env.client_message_id());
-    if (auto it = pending_dedupe_.find(dedupe_key); it != pending_dedupe_.end()) {
-      FillDuplicate(it->second, st.response);
-      return absl::OkStatus();
-    }
-    auto stored = store_->Get(Store::kDedupe, dedupe_key);
-    if (stored.ok()) {
-      store::v1::DedupeRecord rec;
-      if (!rec.ParseFromString(*stored)) return absl::DataLossError("dedupe record unreadable");
-      FillDuplicate(rec, st.response);
-      return absl::OkStatus();
-    }
-    if (!absl::IsNotFound(stored.status())) return stored.status();
-
+  // Caller's thread: stamp, route, decide, redact, serialize, build the audit
+  // entries. Nothing here touches committer state.
+  absl::StatusOr<std::shared_ptr<Staged>> Stage(const PeerIdentity& peer,
+                                                const policy::Agency& sender, v1::Envelope env) {
+    auto st = std::make_shared<Staged>();
     const absl::Time now = absl::Now();
-    const uint64_t exchange_seq = next_exchange_seq_;
-    v1::Envelope& env = st.env;
-    env.mutable_sender()->set_agency_id(st.peer.agency_id);
-    env.mutable_sender()->set_node(st.peer.node);
+    const uint64_t exchange_seq = next_exchange_seq_.fetch_add(1, std::memory_order_relaxed);
+    env.mutable_sender()->set_agency_id(peer.agency_id);
+    env.mutable_sender()->set_node(peer.node);
     env.set_exchange_id(absl::StrCat(config_.broker_id, "-", exchange_seq));
     *env.mutable_broker_time() = ToProto(now);
+    st->message_key = MessageKey(peer.agency_id, env.client_message_id());
+    if (env.has_expires_at()) {
+      AppendBe64(&st->expiry_key,
+                 static_cast<uint64_t>(TimeUtil::TimestampToMilliseconds(env.expires_at())));
+      AppendBe64(&st->expiry_key, exchange_seq);
+    }
 
     // Route: explicit addressees first (in the sender's order), then topic subscribers.
     std::vector<std::pair<std::string, bool>> candidates;  // agency, addressed
-    std::set<std::string> seen{st.peer.agency_id};         // never back to the sender
+    std::set<std::string> seen{peer.agency_id};            // never back to the sender
     for (const std::string& a : env.addressees()) {
       if (seen.insert(a).second) candidates.emplace_back(a, true);
     }
-    for (const auto& [agency, subs] : routes_) {
+    std::shared_ptr<const Routes> routes = routes_snapshot();
+    for (const auto& [agency, subs] : *routes) {
       if (seen.count(agency)) continue;
       bool match = false;
       for (const auto& [name, filters] : subs) {
@@ -360,110 +402,157 @@ class ExchangeCore::Impl {
       if (match && seen.insert(agency).second) candidates.emplace_back(agency, false);
     }
 
-    // Decide and stage the deliveries.
+    // Decide every candidate first, so the last permitted delivery can take the
+    // envelope instead of a copy.
     std::shared_ptr<const DecisionPoint> dp = decision_point();
-    store::v1::StoredMessage message;
-    message.set_policy_version(dp->version());
-    std::vector<std::pair<std::string, uint64_t>> allocated;
-    absl::flat_hash_map<std::string, uint64_t> next_heads;
-    std::vector<v1::AuditEntry> entries;
-    {
-      v1::AuditEntry c = EntryAbout(env, v1::AUDIT_EVENT_COLLECTION);
-      c.set_actor_agency_id(st.peer.agency_id);
-      c.set_actor_node(st.peer.node);
-      c.set_actor_spiffe_id(st.peer.spiffe_id);
-      c.set_officer_id(env.officer_id());
-      c.set_payload_sha256(PayloadSha256(env));
-      c.set_policy_version(dp->version());
-      entries.push_back(std::move(c));
-    }
+    struct Decided {
+      std::string agency_id;
+      bool addressed;
+      Decision decision;
+    };
+    std::vector<Decided> decided;
     for (const auto& [agency_id, addressed] : candidates) {
       const policy::Agency* recipient = config_.registry->Find(agency_id);
       if (recipient == nullptr) continue;  // a stale subscription of a removed agency
-      Decision d = dp->Decide(env, *st.sender, *recipient, now);
-      v1::AuditEntry a =
-          EntryAbout(env, d.permit ? v1::AUDIT_EVENT_DISCLOSURE : v1::AUDIT_EVENT_DENIAL);
-      a.set_actor_agency_id(st.peer.agency_id);
-      a.set_actor_node(st.peer.node);
-      a.set_officer_id(env.officer_id());
-      a.set_recipient_agency_id(agency_id);
-      a.set_payload_sha256(entries.front().payload_sha256());
+      decided.push_back({agency_id, addressed, dp->Decide(env, sender, *recipient, now)});
+    }
+    size_t last_permitted = decided.size();
+    for (size_t i = 0; i < decided.size(); ++i) {
+      if (decided[i].decision.permit) last_permitted = i;
+    }
+
+    v1::AuditEntry collection = EntryAbout(env, v1::AUDIT_EVENT_COLLECTION);
+    collection.set_actor_agency_id(peer.agency_id);
+    collection.set_actor_node(peer.node);
+    collection.set_actor_spiffe_id(peer.spiffe_id);
+    collection.set_officer_id(env.officer_id());
+    collection.set_payload_sha256(PayloadSha256(env));
+    collection.set_policy_version(dp->version());
+    // What every disclosure and denial shares.
+    v1::AuditEntry common = EntryAbout(env, v1::AUDIT_EVENT_DISCLOSURE);
+    common.set_actor_agency_id(peer.agency_id);
+    common.set_actor_node(peer.node);
+    common.set_officer_id(env.officer_id());
+    common.set_payload_sha256(collection.payload_sha256());
+
+    store::v1::StoredMessage head;
+    head.set_policy_version(dp->version());
+    st->response.set_client_message_id(env.client_message_id());
+    st->response.set_exchange_id(env.exchange_id());
+    *st->response.mutable_broker_time() = env.broker_time();
+    // The envelope is serialized once, into the message record's head; the
+    // recipients (with their seqs) are appended at commit as a second,
+    // concatenated part of the same protobuf message.
+    {
+      store::v1::StoredMessage with_envelope;
+      *with_envelope.mutable_envelope() = env;
+      st->message_head = with_envelope.SerializeAsString();
+    }
+    st->entries.push_back(std::move(collection));
+    uint32_t withheld = 0;
+    for (size_t i = 0; i < decided.size(); ++i) {
+      const Decision& d = decided[i].decision;
+      v1::AuditEntry a = common;
+      if (!d.permit) a.set_event(v1::AUDIT_EVENT_DENIAL);
+      a.set_recipient_agency_id(decided[i].agency_id);
       a.set_policy_version(d.policy_version);
       for (const auto& r : d.reasons) a.add_reasons(r);
       if (!d.permit) {
         for (const auto& r : d.forbid_rules) a.add_rule_ids(r);
         if (d.forbid_rules.empty()) a.add_rule_ids("default-deny");
-        entries.push_back(std::move(a));
-        message.set_withheld(message.withheld() + 1);
+        st->entries.push_back(std::move(a));
+        ++withheld;
         continue;
       }
       for (const auto& r : d.permit_rules) a.add_rule_ids(r);
-      v1::Delivery delivery;
-      *delivery.mutable_envelope() = env;
-      if (!d.redact.empty()) {
-        CORRIDOR_RETURN_IF_ERROR(dp->Redact(delivery.mutable_envelope(), d.redact));
-        for (const auto& f : d.redact) delivery.add_redacted_fields(f);
+      Staged::Recipient rcpt;
+      rcpt.agency_id = decided[i].agency_id;
+      rcpt.delivery = std::make_shared<v1::Delivery>();
+      if (i == last_permitted) {
+        *rcpt.delivery->mutable_envelope() = std::move(env);
+      } else {
+        *rcpt.delivery->mutable_envelope() = env;
       }
-      delivery.set_addressed(addressed);
-      const uint64_t seq = heads_[agency_id] + 1 + next_heads.count(agency_id);
-      next_heads[agency_id] = seq;
-      delivery.set_seq(seq);
+      if (!d.redact.empty()) {
+        CORRIDOR_RETURN_IF_ERROR(dp->Redact(rcpt.delivery->mutable_envelope(), d.redact));
+        for (const auto& f : d.redact) rcpt.delivery->add_redacted_fields(f);
+      }
+      rcpt.delivery->set_addressed(decided[i].addressed);
+      rcpt.bytes = rcpt.delivery->SerializeAsString();
       // Unredacted, the delivered payload is the submitted one: no second hash.
-      a.set_delivered_sha256(d.redact.empty() ? entries.front().payload_sha256()
-                                              : PayloadSha256(delivery.envelope()));
+      a.set_delivered_sha256(d.redact.empty() ? a.payload_sha256()
+                                              : PayloadSha256(rcpt.delivery->envelope()));
       for (const auto& f : d.redact) a.add_redacted_fields(f);
-      a.set_delivery_seq(seq);
-      entries.push_back(std::move(a));
-      rocksdb::Status s = batch.Put(store_->cf(Store::kDeliveries), DeliveryKey(agency_id, seq),
-                                    delivery.SerializeAsString());
-      if (!s.ok()) return FromRocks(s, "deliveries");
-      auto* r = message.add_recipients();
-      r->set_agency_id(agency_id);
-      r->set_seq(seq);
-      for (const auto& f : d.redact) r->add_redacted_fields(f);
-      for (const auto& p : d.permit_rules) r->add_permit_rules(p);
-      allocated.emplace_back(agency_id, seq);
+      rcpt.record.set_agency_id(rcpt.agency_id);
+      for (const auto& f : d.redact) rcpt.record.add_redacted_fields(f);
+      for (const auto& r : d.permit_rules) rcpt.record.add_permit_rules(r);
+      rcpt.entry = st->entries.size();
+      st->entries.push_back(std::move(a));
+      st->response.add_recipients(rcpt.agency_id);
+      st->recipients.push_back(std::move(rcpt));
     }
-    *message.mutable_envelope() = env;
-    store::v1::DedupeRecord dedupe;
-    dedupe.set_exchange_id(env.exchange_id());
-    *dedupe.mutable_broker_time() = env.broker_time();
-    for (const auto& r : message.recipients()) dedupe.add_recipients(r.agency_id());
-    dedupe.set_withheld(message.withheld());
+    head.set_withheld(withheld);
+    st->message_head += head.SerializeAsString();
+    st->response.set_withheld(withheld);
+    return st;
+  }
 
-    rocksdb::Status s = batch.Put(store_->cf(Store::kMessages), MessageKey(exchange_seq),
-                                  message.SerializeAsString());
-    if (s.ok() && env.has_expires_at()) {
-      std::string expiry_key;
-      AppendBe64(&expiry_key,
-                 static_cast<uint64_t>(TimeUtil::TimestampToMilliseconds(env.expires_at())));
-      AppendBe64(&expiry_key, exchange_seq);
-      s = batch.Put(store_->cf(Store::kExpiry), expiry_key, "");
+  // Committer thread. Everything fallible happens before in-memory state changes.
+  absl::Status Commit(Staged& st, rocksdb::WriteBatch& batch) {
+    if (auto it = pending_dedupe_.find(st.message_key); it != pending_dedupe_.end()) {
+      st.response = it->second;
+      st.response.set_duplicate(true);
+      return absl::OkStatus();
     }
-    if (s.ok()) {
-      s = batch.Put(store_->cf(Store::kDedupe), dedupe_key, dedupe.SerializeAsString());
+    auto stored = store_->Get(Store::kMessages, st.message_key);
+    if (stored.ok()) {
+      store::v1::StoredMessage first;
+      if (!first.ParseFromString(*stored)) return absl::DataLossError("message record unreadable");
+      FillDuplicate(first, st.response);
+      return absl::OkStatus();
+    }
+    if (!absl::IsNotFound(stored.status())) return stored.status();
+
+    // Number the deliveries in commit order: each agency's queue has no gaps.
+    store::v1::StoredMessage tail;
+    for (size_t i = 0; i < st.recipients.size(); ++i) {
+      Staged::Recipient& r = st.recipients[i];
+      uint64_t seq = heads_[r.agency_id] + 1;
+      for (size_t j = 0; j < i; ++j) seq += st.recipients[j].agency_id == r.agency_id;
+      r.delivery->set_seq(seq);
+      r.record.set_seq(seq);
+      st.entries[r.entry].set_delivery_seq(seq);
+      *tail.add_recipients() = r.record;
+      rocksdb::Status s =
+          batch.Put(store_->cf(Store::kDeliveries), DeliveryKey(r.agency_id, seq), r.bytes);
+      if (!s.ok()) return FromRocks(s, "deliveries");
+    }
+    rocksdb::Status s = batch.Put(store_->cf(Store::kMessages), st.message_key,
+                                  st.message_head + tail.SerializeAsString());
+    if (s.ok() && !st.expiry_key.empty()) {
+      s = batch.Put(store_->cf(Store::kExpiry), st.expiry_key, st.message_key);
     }
     if (!s.ok()) return FromRocks(s, "messages");
 
     // Commit point for in-memory state (the batch is rolled back on any error above).
-    audit_->Append(entries, batch);
-    ++next_exchange_seq_;
-    for (const auto& [agency, seq] : allocated) {
-      heads_[agency] = seq;
-      dirty_heads_.insert(agency);
+    audit_->Append(st.entries, batch);
+    for (Staged::Recipient& r : st.recipients) {
+      heads_[r.agency_id] = r.delivery->seq();
+      dirty_heads_.insert(r.agency_id);
+      fresh_.push_back({r.agency_id, std::move(r.delivery)});
     }
     batch_exchanges_++;
-    FillDuplicate(dedupe, st.response);
     st.response.set_duplicate(false);
-    pending_dedupe_.emplace(dedupe_key, std::move(dedupe));
+    pending_dedupe_.emplace(st.message_key, st.response);
     return absl::OkStatus();
   }
 
-  static void FillDuplicate(const store::v1::DedupeRecord& rec, v1::SubmitResponse& out) {
-    out.set_exchange_id(rec.exchange_id());
-    *out.mutable_broker_time() = rec.broker_time();
-    *out.mutable_recipients() = rec.recipients();
-    out.set_withheld(rec.withheld());
+  static void FillDuplicate(const store::v1::StoredMessage& first, v1::SubmitResponse& out) {
+    out.set_exchange_id(first.envelope().exchange_id());
+    *out.mutable_broker_time() = first.envelope().broker_time();
+    out.clear_recipients();
+    for (const auto& r : first.recipients()) out.add_recipients(r.agency_id());
+    out.set_withheld(first.withheld());
     out.set_duplicate(true);
   }
 
@@ -474,9 +563,13 @@ class ExchangeCore::Impl {
     EraseExpired(batch, now);
     const bool checkpoint = audit_->BeforeWrite(batch, now);
     if (batch_exchanges_ == 0) return checkpoint;
-    std::string v;
-    AppendBe64(&v, next_exchange_seq_);
-    batch.Put(store_->cf(Store::kMeta), kNextExchangeSeq, v);
+    // Every seq handed out so far stays unused after a restart (ids may have
+    // gaps: duplicates and failed submissions consume one too).
+    std::string next, stored;
+    AppendBe64(&next, next_exchange_seq_.load(std::memory_order_relaxed));
+    AppendBe64(&stored, exchanges_committed_ + batch_exchanges_);
+    batch.Put(store_->cf(Store::kMeta), kNextExchangeSeq, next);
+    batch.Put(store_->cf(Store::kMeta), kExchangesStored, stored);
     return true;
   }
 
@@ -503,12 +596,27 @@ class ExchangeCore::Impl {
     for (it->SeekToFirst(); it->Valid() && it->key().compare(upper) < 0 && erased < 1000;
          it->Next(), ++erased) {
       if (it->key().size() != 16) continue;
-      const uint64_t seq = ReadBe64(std::string_view(it->key().data() + 8, 8));
       batch.Delete(store_->cf(Store::kExpiry), it->key());
-      auto stored = store_->Get(Store::kMessages, MessageKey(seq));
+      const std::string message_key = it->value().ToString();
+      auto stored = store_->Get(Store::kMessages, message_key);
       store::v1::StoredMessage message;
-      if (!stored.ok() || !message.ParseFromString(*stored)) continue;
-      batch.Delete(store_->cf(Store::kMessages), MessageKey(seq));
+      if (!stored.ok() || !message.ParseFromString(*stored) || message.erased()) continue;
+      // The record stays as the dedupe answer, stripped to its stamp.
+      store::v1::StoredMessage stub;
+      stub.set_erased(true);
+      {
+        const v1::Envelope& full = message.envelope();
+        v1::Envelope* e = stub.mutable_envelope();
+        e->set_exchange_id(full.exchange_id());
+        *e->mutable_broker_time() = full.broker_time();
+        *e->mutable_sender() = full.sender();
+        e->set_client_message_id(full.client_message_id());
+        *e->mutable_expires_at() = full.expires_at();
+      }
+      *stub.mutable_recipients() = message.recipients();
+      stub.set_withheld(message.withheld());
+      stub.set_policy_version(message.policy_version());
+      batch.Put(store_->cf(Store::kMessages), message_key, stub.SerializeAsString());
       const v1::Envelope& env = message.envelope();
       v1::AuditEntry e = EntryAbout(env, v1::AUDIT_EVENT_ERASURE);
       *e.mutable_broker_time() = ToProto(now);
@@ -528,8 +636,13 @@ class ExchangeCore::Impl {
   void AfterBatch(const absl::Status& s, bool synced) {
     if (s.ok()) audit_->AfterWrite(synced);
     pending_dedupe_.clear();
-    if (s.ok()) exchanges_stored_.fetch_add(batch_exchanges_, std::memory_order_relaxed);
+    if (s.ok()) {
+      exchanges_committed_ += batch_exchanges_;
+      exchanges_stored_.store(exchanges_committed_, std::memory_order_relaxed);
+    }
     batch_exchanges_ = 0;
+    std::vector<DeliveryHub::FreshDelivery> fresh;
+    fresh.swap(fresh_);
     if (!s.ok() || dirty_heads_.empty()) {
       dirty_heads_.clear();
       return;
@@ -538,7 +651,7 @@ class ExchangeCore::Impl {
     heads.reserve(dirty_heads_.size());
     for (const auto& a : dirty_heads_) heads.emplace_back(a, heads_[a]);
     dirty_heads_.clear();
-    hub_.HeadsAdvanced(std::move(heads));
+    hub_.HeadsAdvanced(std::move(heads), std::move(fresh));
   }
 
   const BrokerConfig config_;
@@ -551,14 +664,18 @@ class ExchangeCore::Impl {
   absl::Time started_at_;
   std::atomic<uint64_t> exchanges_stored_{0};
 
+  std::atomic<uint64_t> next_exchange_seq_{1};  // handed out by Stage on callers' threads
+  mutable std::mutex routes_mu_;
+  std::shared_ptr<const Routes> routes_ = std::make_shared<Routes>();  // guarded by routes_mu_
+
   // Committer thread only (and Recover before Start).
-  uint64_t next_exchange_seq_ = 1;
+  uint64_t exchanges_committed_ = 0;
+  std::vector<DeliveryHub::FreshDelivery> fresh_;
   absl::flat_hash_map<std::string, uint64_t> heads_;
   std::set<std::string> dirty_heads_;
   uint64_t batch_exchanges_ = 0;
   absl::Time last_erasure_sweep_ = absl::InfinitePast();
-  absl::flat_hash_map<std::string, store::v1::DedupeRecord> pending_dedupe_;
-  std::map<std::string, std::map<std::string, std::vector<std::string>>> routes_;
+  absl::flat_hash_map<std::string, v1::SubmitResponse> pending_dedupe_;  // this batch's
 };
 
 ExchangeCore::ExchangeCore(BrokerConfig config, std::unique_ptr<Impl> impl)

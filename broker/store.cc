@@ -50,15 +50,21 @@ std::string DeliveryKey(std::string_view agency, uint64_t seq) {
   return k;
 }
 
-std::string DedupeKey(std::string_view agency, std::string_view id) {
+namespace {
+std::string JoinKey(std::string_view agency, std::string_view name) {
   std::string k(agency);
   k.push_back('\0');
-  k.append(id);
+  k.append(name);
   return k;
+}
+}  // namespace
+
+std::string MessageKey(std::string_view agency, std::string_view client_message_id) {
+  return JoinKey(agency, client_message_id);
 }
 
 std::string SubscriptionKey(std::string_view agency, std::string_view name) {
-  return DedupeKey(agency, name);
+  return JoinKey(agency, name);
 }
 
 std::string AckPrefix(std::string_view agency, std::string_view name) {
@@ -70,12 +76,6 @@ std::string AckPrefix(std::string_view agency, std::string_view name) {
 std::string AckKey(std::string_view agency, std::string_view name, uint64_t seq) {
   std::string k = AckPrefix(agency, name);
   AppendBe64(&k, seq);
-  return k;
-}
-
-std::string MessageKey(uint64_t exchange_seq) {
-  std::string k;
-  AppendBe64(&k, exchange_seq);
   return k;
 }
 

@@ -1,9 +1,12 @@
 // The broker's RocksDB store: one DB, column families by purpose, and the key
 // encodings every part of the core agrees on.
 //
-//   messages       be64(exchange seq)                    -> store.v1.StoredMessage
-//   deliveries     agency \0 be64(seq)                    -> v1.Delivery (already redacted)
-//   dedupe         agency \0 client_message_id            -> store.v1.DedupeRecord
+//   messages       agency \0 client_message_id            -> store.v1.StoredMessage (also the
+//                                                           dedupe record)
+//   deliveries     agency \0 be64(seq)                    -> v1.Delivery (already redacted;
+//                                                           its seq is the key's)
+//   expiry         be64(unix ms) be64(exchange seq)       -> messages key
+//   dedupe         (unused since store format 2)
 //   subscriptions  agency \0 name                         -> store.v1.SubscriptionRecord
 //   acks           agency \0 name \0 be64(seq)            -> "" (acks above the ack floor)
 //   meta           name                                   -> value (counters)
@@ -39,11 +42,10 @@ uint64_t ReadBe64(std::string_view bytes);  // bytes.size() >= 8
 
 std::string DeliveryKey(std::string_view agency, uint64_t seq);
 std::string DeliveryPrefix(std::string_view agency);  // agency \0
-std::string DedupeKey(std::string_view agency, std::string_view client_message_id);
 std::string SubscriptionKey(std::string_view agency, std::string_view name);
 std::string AckKey(std::string_view agency, std::string_view name, uint64_t seq);
 std::string AckPrefix(std::string_view agency, std::string_view name);
-std::string MessageKey(uint64_t exchange_seq);
+std::string MessageKey(std::string_view agency, std::string_view client_message_id);
 
 class Store {
  public:
