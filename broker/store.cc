@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "rocksdb/filter_policy.h"
+#include "rocksdb/slice_transform.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_buffer_manager.h"
 
@@ -13,6 +14,19 @@ constexpr size_t kMemtableBudgetBytes = 128 << 20;
 const char* const kCfNames[Store::kNumCfs] = {"messages", "deliveries",  "dedupe", "subscriptions",
                                               "acks",     "meta",        "audit",  "audit_index",
                                               "merkle",   "checkpoints", "expiry"};
+
+// Most keys end in a big-endian sequence number under a fixed prefix (agency +
+// seq, audit index, ack seq) and arrive in order: the memtable keeps an insert
+// hint per prefix, so such an insert starts where the last one ended instead of
+// searching the skiplist from the top.
+class TrailingSeqPrefix final : public rocksdb::SliceTransform {
+ public:
+  const char* Name() const override { return "corridor.TrailingSeqPrefix"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return rocksdb::Slice(key.data(), key.size() - 8);
+  }
+  bool InDomain(const rocksdb::Slice& key) const override { return key.size() >= 8; }
+};
 
 }  // namespace
 
@@ -108,9 +122,19 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& 
   cf_opts.compression = rocksdb::kLZ4Compression;
   cf_opts.write_buffer_size = 64 << 20;
 
+  // One writer (the committer): memtable inserts need no concurrency control,
+  // and only then are the insert hints below used.
+  db_opts.allow_concurrent_memtable_write = false;
+  rocksdb::ColumnFamilyOptions seq_cf_opts = cf_opts;
+  seq_cf_opts.memtable_insert_with_hint_prefix_extractor = std::make_shared<TrailingSeqPrefix>();
+
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
   cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_opts);
-  for (const char* name : kCfNames) cfs.emplace_back(name, cf_opts);
+  for (int i = 0; i < kNumCfs; ++i) {
+    const bool sequential = i == kDeliveries || i == kAcks || i == kAudit || i == kAuditIndex ||
+                            i == kMerkle || i == kCheckpoints || i == kExpiry;
+    cfs.emplace_back(kCfNames[i], sequential ? seq_cf_opts : cf_opts);
+  }
 
   std::unique_ptr<Store> store(new Store());
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
