@@ -15,7 +15,9 @@
 #include "broker/store.h"
 #include "broker/validation.h"
 #include "common/status_macros.h"
+#include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/util/time_util.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "openssl/sha.h"
 
 namespace corridor::broker {
@@ -36,6 +38,12 @@ google::protobuf::Timestamp ToProto(absl::Time t) {
   return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
 }
 
+std::string Sha256(std::string_view bytes) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
+  return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
+}
+
 // SHA-256 of the envelope's payload (the oneof message), as serialized.
 std::string PayloadSha256(const v1::Envelope& e) {
   std::string bytes;
@@ -52,9 +60,47 @@ std::string PayloadSha256(const v1::Envelope& e) {
     default:
       break;
   }
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
-  return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
+  return Sha256(bytes);
+}
+
+// The payload's bytes inside a serialized envelope: a submessage is serialized
+// the same inside its parent as alone, so hashing this slice equals
+// PayloadSha256 without serializing the payload a second time.
+absl::StatusOr<std::string_view> PayloadBytes(std::string_view envelope_bytes) {
+  google::protobuf::io::CodedInputStream in(
+      reinterpret_cast<const uint8_t*>(envelope_bytes.data()),
+      static_cast<int>(envelope_bytes.size()));
+  for (uint32_t tag = in.ReadTag(); tag != 0; tag = in.ReadTag()) {
+    const int field = google::protobuf::internal::WireFormatLite::GetTagFieldNumber(tag);
+    if (field == v1::Envelope::kTipOffFieldNumber ||
+        field == v1::Envelope::kCaseRecordFieldNumber ||
+        field == v1::Envelope::kPatrolReportFieldNumber) {
+      uint32_t length = 0;
+      if (!in.ReadVarint32(&length)) break;
+      const size_t at = static_cast<size_t>(in.CurrentPosition());
+      if (at + length > envelope_bytes.size()) break;
+      return envelope_bytes.substr(at, length);
+    }
+    if (!google::protobuf::internal::WireFormatLite::SkipField(&in, tag)) break;
+  }
+  if (in.CurrentPosition() == static_cast<int>(envelope_bytes.size())) {
+    return std::string_view();  // no payload
+  }
+  return absl::InternalError("envelope: re-serialized bytes unreadable");
+}
+
+// A length-delimited field `field` holding `bytes`, in wire format.
+void AppendLengthDelimited(std::string* out, int field, std::string_view bytes) {
+  auto varint = [out](uint64_t v) {
+    while (v >= 0x80) {
+      out->push_back(static_cast<char>(v | 0x80));
+      v >>= 7;
+    }
+    out->push_back(static_cast<char>(v));
+  };
+  varint((static_cast<uint64_t>(field) << 3) | 2);
+  varint(bytes.size());
+  out->append(bytes);
 }
 
 // The "what" and "why" of an envelope, common to its collection, disclosure and
@@ -426,7 +472,12 @@ class ExchangeCore::Impl {
     collection.set_actor_node(peer.node);
     collection.set_actor_spiffe_id(peer.spiffe_id);
     collection.set_officer_id(env.officer_id());
-    collection.set_payload_sha256(PayloadSha256(env));
+    // The envelope is serialized once: its bytes go into the message record and
+    // into every unredacted delivery as wire-format fields, and the payload hash
+    // is taken over the payload's slice of them.
+    const std::string env_bytes = env.SerializeAsString();
+    CORRIDOR_ASSIGN_OR_RETURN(std::string_view payload_bytes, PayloadBytes(env_bytes));
+    collection.set_payload_sha256(Sha256(payload_bytes));
     collection.set_policy_version(dp->version());
     // What every disclosure and denial shares.
     v1::AuditEntry common = EntryAbout(env, v1::AUDIT_EVENT_DISCLOSURE);
@@ -440,14 +491,11 @@ class ExchangeCore::Impl {
     st->response.set_client_message_id(env.client_message_id());
     st->response.set_exchange_id(env.exchange_id());
     *st->response.mutable_broker_time() = env.broker_time();
-    // The envelope is serialized once, into the message record's head; the
-    // recipients (with their seqs) are appended at commit as a second,
-    // concatenated part of the same protobuf message.
-    {
-      store::v1::StoredMessage with_envelope;
-      *with_envelope.mutable_envelope() = env;
-      st->message_head = with_envelope.SerializeAsString();
-    }
+    // The message record is built by concatenating wire-format parts (a valid
+    // protobuf message): the envelope here, withheld + policy version below,
+    // the recipients with their seqs at commit.
+    AppendLengthDelimited(&st->message_head, store::v1::StoredMessage::kEnvelopeFieldNumber,
+                          env_bytes);
     st->entries.push_back(std::move(collection));
     uint32_t withheld = 0;
     for (size_t i = 0; i < decided.size(); ++i) {
@@ -478,7 +526,14 @@ class ExchangeCore::Impl {
         for (const auto& f : d.redact) rcpt.delivery->add_redacted_fields(f);
       }
       rcpt.delivery->set_addressed(decided[i].addressed);
-      rcpt.bytes = rcpt.delivery->SerializeAsString();
+      if (d.redact.empty()) {
+        AppendLengthDelimited(&rcpt.bytes, v1::Delivery::kEnvelopeFieldNumber, env_bytes);
+        v1::Delivery rest;
+        rest.set_addressed(decided[i].addressed);
+        rcpt.bytes += rest.SerializeAsString();
+      } else {
+        rcpt.bytes = rcpt.delivery->SerializeAsString();
+      }
       // Unredacted, the delivered payload is the submitted one: no second hash.
       a.set_delivered_sha256(d.redact.empty() ? a.payload_sha256()
                                               : PayloadSha256(rcpt.delivery->envelope()));

@@ -6,6 +6,8 @@
 #include <mutex>
 
 #include "broker/audit_log.h"
+#include "broker/store.h"
+#include "openssl/sha.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/envelopes.h"
@@ -337,6 +339,84 @@ TEST_F(ExchangeCoreTest, ExpiredMessagesAreErasedAndNeverDelivered) {
   EXPECT_EQ(got[0].envelope().client_message_id(), "long-lived");
   absl::SleepFor(absl::Milliseconds(200));
   EXPECT_EQ(a.sink->WaitFor(1).size(), 1u);
+}
+
+TEST_F(ExchangeCoreTest, AnErasedMessageStillAnswersItsResubmissionAsADuplicate) {
+  v1::Envelope e = SampleTipOff("short-lived");
+  e.add_addressees("zs-customs");
+  *e.mutable_expires_at() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(
+      absl::ToUnixMillis(absl::Now() + absl::Milliseconds(500)));
+  auto first = Submit("zs-police", e);
+  ASSERT_TRUE(first.ok()) << first.status();
+  v1::AuditQuery q;
+  q.set_event(v1::AUDIT_EVENT_ERASURE);
+  bool erased = false;
+  for (int i = 0; i < 100 && !erased; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    ASSERT_TRUE(core_->audit()
+                    .Query(q,
+                           [&](const v1::AuditEntryRecord&) {
+                             erased = true;
+                             return true;
+                           })
+                    .ok());
+  }
+  ASSERT_TRUE(erased);
+  // The same client message id again (an expiry in the past would be refused as
+  // invalid before the dedupe check).
+  *e.mutable_expires_at() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(
+      absl::ToUnixMillis(absl::Now() + absl::Minutes(5)));
+  auto again = Submit("zs-police", e);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->duplicate());
+  EXPECT_EQ(again->exchange_id(), first->exchange_id());
+  EXPECT_THAT(again->recipients(), ElementsAre("zs-customs"));
+}
+
+TEST_F(ExchangeCoreTest, AuditHashesAreOfThePayloadAsSubmittedAndAsDelivered) {
+  v1::Envelope e = SampleTipOff("hashed");
+  e.add_addressees("zs-customs");
+  const std::string payload = e.tip_off().SerializeAsString();
+  ASSERT_TRUE(Submit("zs-police", e).ok());
+  v1::AuditQuery q;
+  q.set_client_message_id("hashed");
+  std::vector<v1::AuditEntry> entries;
+  for (int i = 0; i < 50 && entries.size() < 2; ++i) {
+    entries.clear();
+    ASSERT_TRUE(core_->audit()
+                    .Query(q,
+                           [&](const v1::AuditEntryRecord& r) {
+                             entries.push_back(r.entry());
+                             return true;
+                           })
+                    .ok());
+    if (entries.size() < 2) absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_EQ(entries.size(), 2u);
+  unsigned char digest[32];
+  SHA256(reinterpret_cast<const unsigned char*>(payload.data()), payload.size(), digest);
+  const std::string expected(reinterpret_cast<const char*>(digest), 32);
+  EXPECT_EQ(entries[0].payload_sha256(), expected);
+  EXPECT_EQ(entries[1].event(), v1::AUDIT_EVENT_DISCLOSURE);
+  EXPECT_EQ(entries[1].delivered_sha256(), expected);  // unredacted
+}
+
+TEST_F(ExchangeCoreTest, ADataDirOfAnOlderStoreFormatIsRefused) {
+  v1::Envelope e = SampleTipOff("one");
+  ASSERT_TRUE(Submit("zs-police", e).ok());
+  core_.reset();
+  {
+    auto store = Store::Open(dir_.path() / "data");
+    ASSERT_TRUE(store.ok()) << store.status();
+    rocksdb::WriteBatch batch;
+    batch.Delete((*store)->cf(Store::kMeta), "store_format");
+    ASSERT_TRUE((*store)->Write(&batch, true).ok());
+  }
+  auto cfg = EmbeddedDefaultConfig();
+  ASSERT_TRUE(cfg.ok());
+  cfg->data_dir = (dir_.path() / "data").string();
+  EXPECT_THAT(ExchangeCore::Open(*cfg, MakePermitAllDecisionPoint()),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("store format 0")));
 }
 
 }  // namespace
