@@ -1,5 +1,6 @@
 #include "agency_adapters/client/agency_client.h"
 
+#include <algorithm>
 #include <fstream>
 #include <random>
 #include <utility>
@@ -80,6 +81,12 @@ absl::StatusOr<v1::SubmitResponse> AgencyClient::Submit(const v1::Envelope& enve
   return response;
 }
 
+namespace {
+// Envelopes per SubmitStream message, at most (1 KiB each: well under gRPC's
+// 4 MiB message limit).
+constexpr size_t kMaxPerRequest = 64;
+}  // namespace
+
 std::vector<absl::StatusOr<v1::SubmitResponse>> AgencyClient::SubmitAll(
     const std::vector<v1::Envelope>& envelopes, size_t window) {
   std::vector<absl::StatusOr<v1::SubmitResponse>> results(envelopes.size(),
@@ -94,14 +101,18 @@ std::vector<absl::StatusOr<v1::SubmitResponse>> AgencyClient::SubmitAll(
   std::thread reader([&] {
     v1::SubmitStreamResponse reply;
     size_t i = 0;
-    while (i < envelopes.size() && stream->Read(&reply)) {
-      if (reply.code() == 0) {
-        results[i] = reply.result();
+    auto take = [&](const v1::SubmitStreamResponse& r) {
+      if (i >= envelopes.size()) return;
+      if (r.code() == 0) {
+        results[i] = r.result();
       } else {
-        results[i] =
-            absl::Status(static_cast<absl::StatusCode>(reply.code()), reply.error_message());
+        results[i] = absl::Status(static_cast<absl::StatusCode>(r.code()), r.error_message());
       }
       ++i;
+    };
+    while (i < envelopes.size() && stream->Read(&reply)) {
+      take(reply);
+      for (const auto& more : reply.more()) take(more);
       std::lock_guard<std::mutex> lock(mu);
       answered = i;
       cv.notify_all();
@@ -111,13 +122,21 @@ std::vector<absl::StatusOr<v1::SubmitResponse>> AgencyClient::SubmitAll(
     cv.notify_all();
   });
   v1::SubmitRequest request;
-  for (size_t i = 0; i < envelopes.size(); ++i) {
+  request.set_batch_replies(true);
+  for (size_t i = 0; i < envelopes.size();) {
+    size_t room;
     {
       std::unique_lock<std::mutex> lock(mu);
       cv.wait(lock, [&] { return i < answered + window; });
       if (answered > envelopes.size()) break;
+      room = answered + window - i;
     }
+    // Everything the window allows goes in one message (at most kMaxPerRequest).
+    const size_t n = std::min({room, envelopes.size() - i, kMaxPerRequest});
     *request.mutable_envelope() = envelopes[i];
+    request.clear_more();
+    for (size_t j = 1; j < n; ++j) *request.add_more() = envelopes[i + j];
+    i += n;
     // No buffer_hint: a corked write waits for a later one, and the window may
     // make this the last write for a while.
     if (!stream->Write(request)) break;

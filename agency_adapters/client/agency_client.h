@@ -95,8 +95,9 @@ class AgencyClient {
   // Submits one envelope; OK only after the broker stored it durably.
   absl::StatusOr<v1::SubmitResponse> Submit(const v1::Envelope& envelope);
 
-  // Submits many over one SubmitStream with up to `window` in flight; returns one
-  // result per envelope, in order. If the stream breaks, the unanswered ones get
+  // Submits many over one SubmitStream with up to `window` in flight (several
+  // envelopes per message, replies batched); returns one result per envelope, in
+  // order. If the stream breaks, the unanswered ones get
   // the stream's error (resubmitting them is safe: client_message_id dedupes).
   std::vector<absl::StatusOr<v1::SubmitResponse>> SubmitAll(
       const std::vector<v1::Envelope>& envelopes, size_t window = 256);

@@ -55,6 +55,8 @@ class StreamSender final
         channel_(std::move(channel)),
         stub_(v1::Exchange::NewStub(channel_)) {
     request_.mutable_envelope()->ParseFromString(o.payload);
+    template_ = request_.envelope();
+    request_.set_batch_replies(true);
     stub_->async()->SubmitStream(&ctx_, this);
     StartRead(&reply_);
     AddHold();
@@ -91,6 +93,7 @@ class StreamSender final
     }
   }
 
+  // What queued behind the write in progress goes out in one message.
   void OnWriteDone(bool ok) override {
     std::unique_lock<std::mutex> lock(mu_);
     if (!ok || to_write_.empty()) {
@@ -98,26 +101,35 @@ class StreamSender final
       cv_.notify_all();
       return;
     }
-    uint64_t n = to_write_.front();
-    to_write_.pop_front();
+    std::vector<uint64_t> run;
+    while (!to_write_.empty() && run.size() < kMaxPerRequest) {
+      run.push_back(to_write_.front());
+      to_write_.pop_front();
+    }
     lock.unlock();
-    WriteOne(n);
+    WriteRun(run);
   }
 
   void OnReadDone(bool ok) override {
     if (!ok) return;
-    uint64_t n;
+    const int count = 1 + reply_.more_size();
+    std::vector<uint64_t> ns;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      n = order_.front();
-      order_.pop_front();
+      for (int i = 0; i < count && !order_.empty(); ++i) {
+        ns.push_back(order_.front());
+        order_.pop_front();
+      }
     }
-    const bool success = reply_.code() == 0;
-    if (!success) {
-      tracker_->NoteError(
-          absl::StrCat("SubmitStream reply ", reply_.code(), ": ", reply_.error_message()));
+    const int64_t now = NowNs();
+    for (int i = 0; i < static_cast<int>(ns.size()); ++i) {
+      const v1::SubmitStreamResponse& r = i == 0 ? reply_ : reply_.more(i - 1);
+      const bool success = r.code() == 0;
+      if (!success) {
+        tracker_->NoteError(absl::StrCat("SubmitStream reply ", r.code(), ": ", r.error_message()));
+      }
+      tracker_->OnAck(index_, ns[i], success, success ? MaskOf(o_, r.result()) : 0, now);
     }
-    tracker_->OnAck(index_, n, success, success ? MaskOf(o_, reply_.result()) : 0, NowNs());
     StartRead(&reply_);
   }
 
@@ -132,8 +144,19 @@ class StreamSender final
   }
 
  private:
-  void WriteOne(uint64_t n) {
-    request_.mutable_envelope()->set_client_message_id(tracker_->MessageId(index_, n));
+  void WriteOne(uint64_t n) { WriteRun({n}); }
+  void WriteRun(const std::vector<uint64_t>& run) {
+    request_.mutable_envelope()->set_client_message_id(tracker_->MessageId(index_, run[0]));
+    while (request_.more_size() > static_cast<int>(run.size()) - 1) {
+      request_.mutable_more()->RemoveLast();
+    }
+    while (request_.more_size() < static_cast<int>(run.size()) - 1) {
+      *request_.add_more() = template_;
+    }
+    for (size_t i = 1; i < run.size(); ++i) {
+      request_.mutable_more(static_cast<int>(i - 1))
+          ->set_client_message_id(tracker_->MessageId(index_, run[i]));
+    }
     StartWrite(&request_);
   }
 
@@ -141,7 +164,9 @@ class StreamSender final
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Exchange::Stub> stub_;
   grpc::ClientContext ctx_;
-  v1::SubmitRequest request_;  // owned by the write in progress
+  static constexpr size_t kMaxPerRequest = 64;  // envelopes per SubmitStream message
+  v1::SubmitRequest request_;                   // owned by the write in progress
+  v1::Envelope template_;
   v1::SubmitStreamResponse reply_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -14,6 +14,8 @@ namespace {
 
 // Requests of one SubmitStream being committed at once; further reads wait.
 constexpr size_t kMaxStreamInFlight = 1024;
+// Replies in one SubmitStreamResponse, at most (with batch_replies).
+constexpr size_t kMaxRepliesPerMessage = 512;
 // Deliveries queued for one Subscribe stream, at most (2 x the largest window).
 constexpr size_t kMaxOutbox = 8192;
 
@@ -31,18 +33,30 @@ class SubmitStreamReactor final
       MaybeFinishLocked(lock);
       return;
     }
-    uint64_t index;
+    if (first_read_) {
+      first_read_ = false;
+      batch_replies_ = request_.batch_replies();
+    }
+    // Each envelope of the request is a submission of its own, in order.
+    const size_t count = 1 + static_cast<size_t>(request_.more_size());
+    uint64_t first_index;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      index = base_ + slots_.size();
-      slots_.emplace_back();
-      ++pending_callbacks_;
+      first_index = base_ + slots_.size();
+      slots_.resize(slots_.size() + count);
+      pending_callbacks_ += count;
     }
-    std::string client_id = request_.envelope().client_message_id();
-    if (!request_.has_envelope()) {
-      Complete(index, client_id, absl::InvalidArgumentError("envelope: required"));
-    } else {
-      core_->Submit(peer_, std::move(*request_.mutable_envelope()),
+    for (size_t i = 0; i < count; ++i) {
+      const uint64_t index = first_index + i;
+      const bool present = i == 0 ? request_.has_envelope() : true;
+      v1::Envelope* env =
+          i == 0 ? request_.mutable_envelope() : request_.mutable_more(static_cast<int>(i - 1));
+      std::string client_id = env->client_message_id();
+      if (!present) {
+        Complete(index, client_id, absl::InvalidArgumentError("envelope: required"));
+        continue;
+      }
+      core_->Submit(peer_, std::move(*env),
                     [this, index, client_id](absl::StatusOr<v1::SubmitResponse> r) {
                       Complete(index, client_id, std::move(r));
                     });
@@ -61,9 +75,10 @@ class SubmitStreamReactor final
     if (!ok) {
       broken_ = true;  // the client is gone; drop what remains
     } else {
-      slots_.pop_front();
-      ++base_;
+      slots_.erase(slots_.begin(), slots_.begin() + static_cast<ptrdiff_t>(out_count_));
+      base_ += out_count_;
     }
+    out_count_ = 0;
     if (read_paused_ && slots_.size() < kMaxStreamInFlight && !broken_) {
       read_paused_ = false;
       StartRead(&request_);
@@ -95,18 +110,25 @@ class SubmitStreamReactor final
     WriteNextLocked(lock);
   }
 
-  // Writes the oldest reply when it is ready (replies go out in request order),
+  // Writes the oldest reply when it is ready (replies go out in request order)
+  // — with batch_replies, every ready reply from the oldest on, in one message —
   // or finishes once everything is answered.
   void WriteNextLocked(std::unique_lock<std::mutex>& lock) {
     if (writing_ || finished_) return;
     if (!broken_ && !slots_.empty() && slots_.front().ready) {
       writing_ = true;
-      const v1::SubmitStreamResponse* msg = &slots_.front().response;  // stable in a deque
+      out_ = std::move(slots_.front().response);
+      out_count_ = 1;
+      while (batch_replies_ && out_count_ < slots_.size() && out_count_ < kMaxRepliesPerMessage &&
+             slots_[out_count_].ready) {
+        *out_.add_more() = std::move(slots_[out_count_].response);
+        ++out_count_;
+      }
       // No buffer_hint: gRPC 1.51 holds a hinted write (and its OnWriteDone)
       // until a later write, and with one write in flight that later write never
       // comes — a two-line bridge submit stalled 20 s that way.
       lock.unlock();
-      StartWrite(msg);
+      StartWrite(&out_);
       return;
     }
     MaybeFinishLocked(lock);
@@ -123,8 +145,12 @@ class SubmitStreamReactor final
   ExchangeCore* const core_;
   const PeerIdentity peer_;
   v1::SubmitRequest request_;  // owned by the read in progress
+  bool first_read_ = true;     // reads are serialized by gRPC
   std::mutex mu_;
-  std::deque<Slot> slots_;  // replies, oldest first
+  bool batch_replies_ = false;
+  v1::SubmitStreamResponse out_;  // owned by the write in progress
+  size_t out_count_ = 0;          // slots answered by out_
+  std::deque<Slot> slots_;        // replies, oldest first
   uint64_t base_ = 0;       // request index of slots_.front()
   size_t pending_callbacks_ = 0;
   bool writing_ = false;
@@ -336,6 +362,11 @@ grpc::ServerUnaryReactor* ExchangeService::Submit(grpc::CallbackServerContext* c
   }
   if (!request->has_envelope()) {
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "envelope: required"));
+    return reactor;
+  }
+  if (request->more_size() > 0 || request->batch_replies()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 "more, batch_replies: only on SubmitStream"));
     return reactor;
   }
   core_->Submit(*peer, request->envelope(),

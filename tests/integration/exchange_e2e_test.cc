@@ -3,7 +3,9 @@
 #include <mutex>
 #include <set>
 
+#include "corridor/v1/exchange.grpc.pb.h"
 #include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "tests/integration/broker_fixture.h"
 #include "tests/testing/envelopes.h"
@@ -245,6 +247,59 @@ TEST_F(ExchangeE2eTest, SubmitStreamRepliesInOrderWithPerRequestErrors) {
     }
   }
   EXPECT_EQ(ids.size(), 294u);
+}
+
+// The wire contract under the client library: without batch_replies every
+// envelope gets a message of its own; with it, a message may answer a run, and
+// every envelope of a request's `more` is answered in order either way.
+TEST_F(ExchangeE2eTest, SubmitStreamBatchesOnlyWhenTheClientAsks) {
+  auto channel = MakeChannel(OptionsFor("zs-police"));
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  auto stub = v1::Exchange::NewStub(*channel);
+  for (bool batch : {false, true}) {
+    grpc::ClientContext ctx;
+    auto stream = stub->SubmitStream(&ctx);
+    v1::SubmitRequest request;
+    request.set_batch_replies(batch);
+    *request.mutable_envelope() = SampleTipOff(absl::StrCat("w-", batch, "-0"));
+    for (int i = 1; i < 40; ++i) {
+      v1::Envelope e = SampleTipOff(absl::StrCat("w-", batch, "-", i));
+      if (i == 13) e.clear_topic();
+      *request.add_more() = e;
+    }
+    ASSERT_TRUE(stream->Write(request));
+    stream->WritesDone();
+    std::vector<v1::SubmitStreamResponse> replies;
+    size_t messages = 0;
+    v1::SubmitStreamResponse r;
+    while (stream->Read(&r)) {
+      ++messages;
+      if (!batch) {
+        EXPECT_EQ(r.more_size(), 0);
+      }
+      for (const auto& more : r.more()) EXPECT_EQ(more.more_size(), 0);
+      replies.push_back(r);
+      for (const auto& more : r.more()) replies.push_back(more);
+    }
+    ASSERT_TRUE(stream->Finish().ok());
+    ASSERT_EQ(replies.size(), 40u) << "batch=" << batch;
+    for (int i = 0; i < 40; ++i) {
+      EXPECT_EQ(replies[i].client_message_id(), absl::StrCat("w-", batch, "-", i));
+      EXPECT_EQ(replies[i].code(), i == 13 ? grpc::StatusCode::INVALID_ARGUMENT : 0) << i;
+    }
+    if (!batch) {
+      EXPECT_EQ(messages, 40u);
+    }
+  }
+  // Unary Submit takes one envelope only.
+  grpc::ClientContext ctx;
+  v1::SubmitRequest request;
+  *request.mutable_envelope() = SampleTipOff("unary");
+  *request.add_more() = SampleTipOff("unary-2");
+  v1::SubmitResponse response;
+  grpc::Status st = stub->Submit(&ctx, request, &response);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("more"));
 }
 
 TEST_F(ExchangeE2eTest, NewerStreamTakesOverTheSubscription) {
