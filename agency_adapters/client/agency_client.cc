@@ -85,6 +85,8 @@ namespace {
 // Envelopes per SubmitStream message, at most (1 KiB each: well under gRPC's
 // 4 MiB message limit).
 constexpr size_t kMaxPerRequest = 64;
+// Deliveries per Subscribe message unless the options say otherwise.
+constexpr uint32_t kDefaultMaxBatch = 64;
 }  // namespace
 
 std::vector<absl::StatusOr<v1::SubmitResponse>> AgencyClient::SubmitAll(
@@ -214,6 +216,7 @@ void Subscription::Run() {
     auto stream = stub_->Subscribe(&ctx);
     v1::SubscribeRequest open;
     *open.mutable_open() = options_.open;
+    if (open.open().max_batch() == 0) open.mutable_open()->set_max_batch(kDefaultMaxBatch);
     v1::SubscribeResponse msg;
     bool got_open = stream->Write(open) && stream->Read(&msg) && msg.has_opened();
     if (got_open) {
@@ -224,14 +227,17 @@ void Subscription::Run() {
       last_error_ = absl::OkStatus();
       cv_.notify_all();
     }
+    v1::SubscribeRequest ack;
     while (got_open && stream->Read(&msg)) {
-      if (!msg.has_delivery()) continue;
-      received_.fetch_add(1);
-      if (handler_(msg.delivery())) {
-        v1::SubscribeRequest ack;
-        ack.mutable_ack()->add_seqs(msg.delivery().seq());
-        if (!stream->Write(ack)) break;
-      }
+      // One ack message per response: the seqs the handler took, in order.
+      ack.mutable_ack()->clear_seqs();
+      auto take = [&](const v1::Delivery& d) {
+        received_.fetch_add(1);
+        if (handler_(d)) ack.mutable_ack()->add_seqs(d.seq());
+      };
+      if (msg.has_delivery()) take(msg.delivery());
+      for (const v1::Delivery& d : msg.batch().deliveries()) take(d);
+      if (ack.ack().seqs_size() > 0 && !stream->Write(ack)) break;
     }
     stream->WritesDone();
     grpc::Status end = stream->Finish();

@@ -235,6 +235,7 @@ class Subscriber final
     open->set_name(absl::StrCat("load-", o.run_tag));
     open->set_start(v1::START_POSITION_NEW_ONLY);  // an existing one resumes
     open->set_max_in_flight(o.sub_window);
+    open->set_max_batch(64);
     stub_->async()->Subscribe(&ctx_, this);
     writing_ = true;
     StartWrite(&write_);
@@ -262,11 +263,17 @@ class Subscriber final
       std::lock_guard<std::mutex> lock(mu_);
       opened_ = true;
       cv_.notify_all();
-    } else if (read_.has_delivery()) {
-      const v1::Delivery& d = read_.delivery();
-      if (count_) tracker_->OnDelivery(index_, d.envelope().client_message_id(), NowNs());
+    } else if (read_.has_delivery() || read_.has_batch()) {
+      const int64_t now = NowNs();
+      std::vector<uint64_t> seqs;
+      auto take = [&](const v1::Delivery& d) {
+        if (count_) tracker_->OnDelivery(index_, d.envelope().client_message_id(), now);
+        seqs.push_back(d.seq());
+      };
+      if (read_.has_delivery()) take(read_.delivery());
+      for (const v1::Delivery& d : read_.batch().deliveries()) take(d);
       std::unique_lock<std::mutex> lock(mu_);
-      pending_acks_.push_back(d.seq());
+      pending_acks_.insert(pending_acks_.end(), seqs.begin(), seqs.end());
       if (!writing_) {
         writing_ = true;
         FillAckLocked();
