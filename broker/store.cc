@@ -12,7 +12,7 @@ constexpr size_t kMemtableBudgetBytes = 128 << 20;
 
 const char* const kCfNames[Store::kNumCfs] = {"messages", "deliveries",  "dedupe", "subscriptions",
                                               "acks",     "meta",        "audit",  "audit_index",
-                                              "merkle",   "checkpoints", "expiry"};
+                                              "merkle",   "checkpoints", "expiry", "audit_tiles"};
 
 }  // namespace
 
