@@ -368,6 +368,27 @@ TEST_F(AuditLogTest, QueriesStartInsidePostingListsAndHonourTimeBounds) {
   EXPECT_GT(Expected(q).size(), 100u);
 }
 
+TEST_F(AuditLogTest, ReadersSeeOnlyTheDurableLogWhileTilesRunAhead) {
+  Batch(250);
+  Batch(20, /*sync=*/false);  // written: the level-0 tile fills, level 8 starts
+  const uint64_t durable = 250;
+  ASSERT_EQ(log_->durable_size(), durable);
+  EXPECT_THAT(log_->GetEntry(durable), StatusIs(absl::StatusCode::kOutOfRange));
+  EXPECT_THAT(log_->GetInclusionProof(0, durable + 1), StatusIs(absl::StatusCode::kOutOfRange));
+  for (uint64_t i = 0; i < durable; i += 7) ExpectInclusion(i, durable);
+  ExpectConsistency(1, durable);
+  v1::AuditQuery q;
+  q.set_agency_id("zs-police");
+  q.set_start_index(200);
+  std::vector<uint64_t> got = Paged(q, 1000);
+  ASSERT_FALSE(got.empty());
+  EXPECT_LT(got.back(), durable);
+  EXPECT_EQ(got, Expected(q));
+  Batch(1);  // synced: the 20 become durable with it
+  EXPECT_EQ(log_->durable_size(), 271u);
+  for (uint64_t i = 240; i < 271; ++i) ExpectInclusion(i, 271);
+}
+
 TEST_F(AuditLogTest, RefusesADataDirWithTheOlderLayout) {
   log_.reset();
   // An audit entry as the older layout stored it (be64(index) -> entry bytes),
