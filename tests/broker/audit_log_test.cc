@@ -211,7 +211,7 @@ TEST_F(AuditLogTest, TileProofsEqualTheReferenceTreeAcrossBatchesAndReopen) {
   std::vector<uint64_t> boundaries;
   for (size_t b = 0; b < std::size(kSizes); ++b) {
     if (b == 4) {
-      Reopen();  // midway, with partial tiles on levels 0 and 1
+      ASSERT_NO_FATAL_FAILURE(Reopen());  // midway, with partial tiles on levels 0 and 1
       ASSERT_EQ(log_->durable_size(), expected_.size());
     }
     // Every third batch unsynced: its entries become readable with the next.
@@ -225,7 +225,7 @@ TEST_F(AuditLogTest, TileProofsEqualTheReferenceTreeAcrossBatchesAndReopen) {
   }
   const uint64_t n = expected_.size();
   ASSERT_EQ(log_->durable_size(), n);
-  Reopen();
+  ASSERT_NO_FATAL_FAILURE(Reopen());
   ASSERT_EQ(log_->durable_size(), n);
 
   for (uint64_t size = 1; size <= 600; ++size) {
@@ -262,7 +262,7 @@ TEST_F(AuditLogTest, AGroupLargerThanOneValueIsSplitAndReadBack) {
   Batch(2);
   Batch(9000, /*sync=*/true, /*one_group=*/true);  // values at 2, 4098, 8194
   Batch(1);
-  Reopen();
+  ASSERT_NO_FATAL_FAILURE(Reopen());
   for (uint64_t i : {0, 1, 2, 3, 4097, 4098, 4099, 8193, 8194, 8195, 9001, 9002}) {
     auto r = log_->GetEntry(i);
     ASSERT_THAT(r, IsOk());
@@ -309,7 +309,7 @@ TEST_F(AuditLogTest, ABatchWritesOneKeyPerValueNotPerEntry) {
 
 TEST_F(AuditLogTest, QueriesStartInsidePostingListsAndHonourTimeBounds) {
   for (uint64_t size : {5, 64, 1, 200, 33, 100}) Batch(size);
-  Reopen();
+  ASSERT_NO_FATAL_FAILURE(Reopen());
   const uint64_t n = expected_.size();
   std::vector<v1::AuditQuery> queries;
   for (const char* agency : {"zs-police", "zs-customs", "zh-msa", "nobody"}) {
@@ -406,7 +406,7 @@ TEST_F(AuditLogTest, AFreshDirWithoutEntriesOpensAndRecordsTheFormat) {
   auto format = store_->GetCounter("audit_format");
   ASSERT_THAT(format, IsOk());
   EXPECT_EQ(*format, 2u);
-  Reopen();
+  ASSERT_NO_FATAL_FAILURE(Reopen());
   EXPECT_EQ(log_->durable_size(), 3u);
 }
 
