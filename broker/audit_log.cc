@@ -4,7 +4,8 @@
 
 #include <algorithm>
 #include <fstream>
-#include <set>
+#include <map>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "broker/store.h"
@@ -19,7 +20,10 @@ namespace {
 using google::protobuf::util::TimeUtil;
 
 constexpr char kFrontierKey[] = "audit_frontier";
-constexpr uint64_t kMaxGroup = 4096;  // entries per index group, at most
+constexpr char kFormatKey[] = "audit_format";
+constexpr uint64_t kFormat = 2;
+constexpr size_t kMaxEntriesPerValue = 4096;  // entries in one audit value, at most
+constexpr size_t kHashSize = sizeof(audit::Hash);
 constexpr uint32_t kDefaultLimit = 1000;
 constexpr uint32_t kMaxLimit = 10000;
 
@@ -34,15 +38,39 @@ std::string SerializeDeterministic(const v1::AuditEntry& e) {
   return out;
 }
 
+void AppendVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+// Reads one varint from the front of `in` and drops it. False when truncated or
+// longer than 10 bytes.
+bool ReadVarint(std::string_view* in, uint64_t* v) {
+  uint64_t result = 0;
+  for (int shift = 0; shift < 64 && !in->empty(); shift += 7) {
+    const uint8_t b = static_cast<uint8_t>(in->front());
+    in->remove_prefix(1);
+    result |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) {
+      *v = result;
+      return true;
+    }
+  }
+  return false;
+}
+
 std::string EntryKey(uint64_t index) {
   std::string k;
   AppendBe64(&k, index);
   return k;
 }
 
-std::string NodeKey(audit::NodeId id) {
-  std::string k(1, static_cast<char>(id.level));
-  AppendBe64(&k, id.index);
+std::string TileKey(uint32_t tile_level, uint64_t tile_index) {
+  std::string k(1, static_cast<char>(tile_level));
+  AppendBe64(&k, tile_index);
   return k;
 }
 
@@ -84,26 +112,110 @@ std::string HashBytes(const audit::Hash& h) {
   return std::string(reinterpret_cast<const char*>(h.data()), h.size());
 }
 
+// Reads entries by index from the per-Append values, keeping the last value read
+// so that neighbouring indices cost no further seek. Sees the DB as it was when
+// constructed. One thread; lives for one call.
+class EntryCursor {
+ public:
+  explicit EntryCursor(const Store* store)
+      : it_(store->db()->NewIterator(rocksdb::ReadOptions(), store->cf(Store::kAudit))) {}
+
+  // The bytes of entry `index`, valid until the next call. NOT_FOUND when it is
+  // not stored, DATA_LOSS for a malformed value.
+  absl::StatusOr<std::string_view> Get(uint64_t index) {
+    if (index < first_ || index - first_ >= entries_.size()) {
+      CORRIDOR_RETURN_IF_ERROR(Load(index));
+    }
+    return entries_[index - first_];
+  }
+
+ private:
+  absl::Status Load(uint64_t index) {
+    entries_.clear();
+    first_ = 0;
+    it_->SeekForPrev(EntryKey(index));
+    CORRIDOR_RETURN_IF_ERROR(FromRocks(it_->status(), "audit"));
+    if (!it_->Valid() || it_->key().size() != 8) {
+      return absl::NotFoundError(absl::StrCat("audit entry ", index, " is not stored"));
+    }
+    const uint64_t first = ReadBe64(std::string_view(it_->key().data(), 8));
+    value_.assign(it_->value().data(), it_->value().size());
+    std::vector<std::string_view> entries;
+    std::string_view rest = value_;
+    while (!rest.empty()) {
+      uint64_t length = 0;
+      if (!ReadVarint(&rest, &length) || length > rest.size()) {
+        return absl::DataLossError(absl::StrCat("audit value at ", first, " is malformed"));
+      }
+      entries.push_back(rest.substr(0, length));
+      rest.remove_prefix(length);
+    }
+    if (index - first >= entries.size()) {
+      return absl::NotFoundError(absl::StrCat("audit entry ", index, " is not stored"));
+    }
+    first_ = first;
+    entries_ = std::move(entries);
+    return absl::OkStatus();
+  }
+
+  std::unique_ptr<rocksdb::Iterator> it_;
+  std::string value_;
+  uint64_t first_ = 0;
+  std::vector<std::string_view> entries_;  // into value_
+};
+
+absl::StatusOr<v1::AuditEntryRecord> RecordOf(uint64_t index, std::string_view bytes) {
+  v1::AuditEntryRecord r;
+  if (!r.mutable_entry()->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::DataLossError(absl::StrCat("audit entry ", index, " is unreadable"));
+  }
+  r.set_entry_bytes(bytes.data(), bytes.size());
+  return r;
+}
+
 }  // namespace
 
-// Perfect-subtree hashes from the store; leaves are hashed from their entries.
+// Node hashes from the tiles: node (level l, index i) folds hashes
+// [i * 2^(l % 8), (i + 1) * 2^(l % 8)) of tree level 8 * (l / 8), which lie in
+// one tile. Tiles read are kept for the object's life (one proof or check).
+// Not thread-safe; one call's use.
 class AuditLog::Nodes final : public audit::NodeReader {
  public:
   explicit Nodes(const Store* store) : store_(store) {}
   absl::StatusOr<audit::Hash> GetNode(audit::NodeId id) const override {
-    if (id.level == 0) {
-      CORRIDOR_ASSIGN_OR_RETURN(std::string bytes, store_->Get(Store::kAudit, EntryKey(id.index)));
-      return audit::LeafHash(bytes);
+    const uint32_t tile_level = id.level / kTileHeight;
+    const uint64_t width = uint64_t{1} << (id.level % kTileHeight);
+    const uint64_t row_begin = id.index * width;  // < 2^64: index < 2^(64 - level)
+    const uint64_t tile_index = row_begin / kTileWidth;
+    const uint64_t offset = row_begin % kTileWidth;
+    auto [it, inserted] = tiles_.try_emplace({tile_level, tile_index});
+    if (inserted) {
+      auto tile = store_->Get(Store::kAuditTiles, TileKey(tile_level, tile_index));
+      if (!tile.ok()) {
+        tiles_.erase(it);
+        return tile.status();
+      }
+      it->second = *std::move(tile);
     }
-    CORRIDOR_ASSIGN_OR_RETURN(std::string v, store_->Get(Store::kMerkle, NodeKey(id)));
-    if (v.size() != 32) return absl::DataLossError("merkle node of the wrong size");
-    audit::Hash h;
-    std::copy(v.begin(), v.end(), h.begin());
-    return h;
+    const std::string& tile = it->second;
+    if (tile.size() % kHashSize != 0 || tile.size() > kTileWidth * kHashSize ||
+        tile.size() < (offset + width) * kHashSize) {
+      return absl::DataLossError(absl::StrCat("audit tile (", tile_level, ", ", tile_index,
+                                              ") holds ", tile.size(), " bytes"));
+    }
+    std::array<audit::Hash, kTileWidth / 2> row;
+    for (uint64_t i = 0; i < width; ++i) {
+      std::copy_n(tile.data() + (offset + i) * kHashSize, kHashSize, row[i].begin());
+    }
+    for (uint64_t w = width; w > 1; w /= 2) {
+      for (uint64_t i = 0; i < w / 2; ++i) row[i] = audit::NodeHash(row[2 * i], row[2 * i + 1]);
+    }
+    return row[0];
   }
 
  private:
   const Store* store_;
+  mutable std::map<std::pair<uint32_t, uint64_t>, std::string> tiles_;
 };
 
 AuditLog::AuditLog(Store* store, Options options, audit::Ed25519Signer signer,
@@ -116,6 +228,29 @@ AuditLog::AuditLog(Store* store, Options options, audit::Ed25519Signer signer,
 }
 
 absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(Store* store, Options options) {
+  // The layout: format 2 is written with the first entries; audit data without
+  // it was written by an older Corridor (one key per entry and per node).
+  bool format_written = false;
+  auto format = store->Get(Store::kMeta, kFormatKey);
+  if (format.ok()) {
+    if (format->size() != 8 || ReadBe64(*format) != kFormat) {
+      return absl::FailedPreconditionError(
+          "audit log: the data dir has an audit layout this Corridor does not know");
+    }
+    format_written = true;
+  } else if (absl::IsNotFound(format.status())) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        store->db()->NewIterator(rocksdb::ReadOptions(), store->cf(Store::kAudit)));
+    it->SeekToFirst();
+    CORRIDOR_RETURN_IF_ERROR(FromRocks(it->status(), "audit"));
+    if (it->Valid()) {
+      return absl::FailedPreconditionError(
+          "audit log: the data dir was written by an older Corridor with a different audit "
+          "layout; start this version with a fresh data dir");
+    }
+  } else {
+    return format.status();
+  }
   CORRIDOR_ASSIGN_OR_RETURN(audit::Ed25519Signer signer,
                             audit::Ed25519Signer::LoadOrCreate(options.key_file, options.origin));
   audit::MerkleFrontier frontier;
@@ -133,8 +268,26 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(Store* store, Options o
   }
   std::unique_ptr<AuditLog> log(
       new AuditLog(store, std::move(options), std::move(signer), std::move(frontier)));
+  log->format_written_ = format_written;
+  // The partial tile of each level continues where the frontier ends; it was
+  // written in the same batch as the frontier.
+  const uint64_t size = log->frontier_.size();
+  for (uint32_t level = 0; level < kTileLevels; ++level) {
+    const uint64_t row = size >> (level * kTileHeight);
+    if (row % kTileWidth == 0) continue;
+    auto tile = store->Get(Store::kAuditTiles, TileKey(level, row / kTileWidth));
+    if (!tile.ok()) {
+      return absl::Status(tile.status().code(), absl::StrCat("audit log: partial tile of level ",
+                                                             level, ": ", tile.status().message()));
+    }
+    if (tile->size() != (row % kTileWidth) * kHashSize) {
+      return absl::DataLossError(absl::StrCat("audit log: the partial tile of level ", level,
+                                              " does not match the frontier"));
+    }
+    log->tiles_[level] = *std::move(tile);
+  }
   // The tree must continue exactly: the latest checkpoint's root is recomputed
-  // from the stored nodes, and the frontier must agree with them.
+  // from the stored tiles, and the frontier must agree with them.
   auto latest = log->GetCheckpoint(0);
   if (latest.ok()) {
     Nodes nodes(store);
@@ -156,17 +309,56 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(Store* store, Options o
   return log;
 }
 
+void AuditLog::AddNode(audit::NodeId id, const audit::Hash& hash, rocksdb::WriteBatch& batch) {
+  if (id.level % kTileHeight != 0) return;
+  const uint32_t level = id.level / kTileHeight;
+  std::string& tile = tiles_[level];
+  tile.append(reinterpret_cast<const char*>(hash.data()), hash.size());
+  if (id.index % kTileWidth == kTileWidth - 1) {
+    batch.Put(store_->cf(Store::kAuditTiles), TileKey(level, id.index / kTileWidth), tile);
+    tile.clear();
+    dirty_tiles_ &= ~(1u << level);
+  } else {
+    dirty_tiles_ |= 1u << level;
+  }
+}
+
+void AuditLog::IndexEntry(const v1::AuditEntry& e, uint64_t index) {
+  auto add = [&](char kind, const std::string& value) {
+    if (value.empty()) return;
+    std::vector<uint64_t>& list = postings_[GroupPrefix(kind, value)];
+    if (list.empty() || list.back() != index) list.push_back(index);
+  };
+  add('A', e.actor_agency_id());
+  add('A', e.sender_agency_id());
+  add('A', e.recipient_agency_id());
+  add('O', e.officer_id());
+  add('X', e.exchange_id());
+  add('M', e.client_message_id());
+  add('R', e.case_ref());
+}
+
 void AuditLog::Append(std::vector<v1::AuditEntry>& entries, rocksdb::WriteBatch& batch) {
   if (entries.empty()) return;
-  const uint64_t first = frontier_.size();
+  std::string value;
+  uint64_t value_first = frontier_.size();
+  size_t value_entries = 0;
+  auto on_complete = [&](audit::NodeId id, const audit::Hash& h) { AddNode(id, h, batch); };
   for (v1::AuditEntry& e : entries) {
     const uint64_t index = frontier_.size();
     e.set_index(index);
-    std::string bytes = SerializeDeterministic(e);
-    frontier_.Append(audit::LeafHash(bytes), [&](audit::NodeId id, const audit::Hash& h) {
-      if (id.level >= 1) batch.Put(store_->cf(Store::kMerkle), NodeKey(id), HashBytes(h));
-    });
-    batch.Put(store_->cf(Store::kAudit), EntryKey(index), bytes);
+    const std::string bytes = SerializeDeterministic(e);
+    frontier_.Append(audit::LeafHash(bytes), on_complete);
+    if (value_entries == kMaxEntriesPerValue) {
+      batch.Put(store_->cf(Store::kAudit), EntryKey(value_first), value);
+      value.clear();
+      value_first = index;
+      value_entries = 0;
+    }
+    AppendVarint(&value, bytes.size());
+    value.append(bytes);
+    ++value_entries;
+    IndexEntry(e, index);
     absl::Time t = ToTime(e.broker_time());
     if (!batch_has_entries_) {
       batch_has_entries_ = true;
@@ -175,30 +367,7 @@ void AuditLog::Append(std::vector<v1::AuditEntry>& entries, rocksdb::WriteBatch&
     }
     batch_min_time_ = std::min(batch_min_time_, t);
   }
-  std::string count;
-  const uint32_t n = static_cast<uint32_t>(entries.size());
-  for (int i = 3; i >= 0; --i) count.push_back(static_cast<char>((n >> (i * 8)) & 0xff));
-  auto put = [&](char kind, const std::string& key) {
-    if (key.empty()) return;
-    std::string k = GroupPrefix(kind, key);
-    AppendBe64(&k, first);
-    batch.Put(store_->cf(Store::kAuditIndex), k, count);
-  };
-  std::set<std::string> agencies, officers, exchanges, messages, cases;
-  for (const v1::AuditEntry& e : entries) {
-    agencies.insert(e.actor_agency_id());
-    agencies.insert(e.sender_agency_id());
-    agencies.insert(e.recipient_agency_id());
-    officers.insert(e.officer_id());
-    exchanges.insert(e.exchange_id());
-    messages.insert(e.client_message_id());
-    cases.insert(e.case_ref());
-  }
-  for (const auto& a : agencies) put('A', a);
-  for (const auto& o : officers) put('O', o);
-  for (const auto& x : exchanges) put('X', x);
-  for (const auto& m : messages) put('M', m);
-  for (const auto& r : cases) put('R', r);
+  batch.Put(store_->cf(Store::kAudit), EntryKey(value_first), value);
 }
 
 bool AuditLog::CheckpointDue(absl::Time now) const {
@@ -208,6 +377,12 @@ bool AuditLog::CheckpointDue(absl::Time now) const {
 
 bool AuditLog::BeforeWrite(rocksdb::WriteBatch& batch, absl::Time now) {
   if (batch_has_entries_) {
+    if (!format_written_) {
+      std::string format;
+      AppendBe64(&format, kFormat);
+      batch.Put(store_->cf(Store::kMeta), kFormatKey, format);
+      format_written_ = true;
+    }
     batch.Put(store_->cf(Store::kMeta), kFrontierKey, frontier_.Serialize());
     std::string first;
     AppendBe64(&first, batch_first_index_);
@@ -216,6 +391,23 @@ bool AuditLog::BeforeWrite(rocksdb::WriteBatch& batch, absl::Time now) {
     std::string time_key = TimeKey(absl::ToUnixMillis(batch_min_time_));
     AppendBe64(&time_key, batch_first_index_);
     batch.Put(store_->cf(Store::kAuditIndex), time_key, first);
+    // One posting list per indexed value: the first index in the key, the rest
+    // as deltas.
+    for (const auto& [prefix, list] : postings_) {
+      std::string key = prefix;
+      AppendBe64(&key, list.front());
+      std::string deltas;
+      for (size_t i = 1; i < list.size(); ++i) AppendVarint(&deltas, list[i] - list[i - 1]);
+      batch.Put(store_->cf(Store::kAuditIndex), key, deltas);
+    }
+    postings_.clear();
+    // The partial tiles this batch added to (full ones were staged by Append).
+    for (uint32_t level = 0; level < kTileLevels; ++level) {
+      if ((dirty_tiles_ & (1u << level)) == 0) continue;
+      const uint64_t row = frontier_.size() >> (level * kTileHeight);
+      batch.Put(store_->cf(Store::kAuditTiles), TileKey(level, row / kTileWidth), tiles_[level]);
+    }
+    dirty_tiles_ = 0;
   }
   const uint64_t size = frontier_.size();
   if (size > last_checkpoint_size_ &&
@@ -243,13 +435,9 @@ absl::StatusOr<v1::AuditEntryRecord> AuditLog::GetEntry(uint64_t index) const {
     return absl::OutOfRangeError(
         absl::StrCat("index: ", index, " is beyond the log's size ", durable_size()));
   }
-  CORRIDOR_ASSIGN_OR_RETURN(std::string bytes, store_->Get(Store::kAudit, EntryKey(index)));
-  v1::AuditEntryRecord r;
-  if (!r.mutable_entry()->ParseFromString(bytes)) {
-    return absl::DataLossError(absl::StrCat("audit entry ", index, " is unreadable"));
-  }
-  r.set_entry_bytes(std::move(bytes));
-  return r;
+  EntryCursor entries(store_);
+  CORRIDOR_ASSIGN_OR_RETURN(std::string_view bytes, entries.Get(index));
+  return RecordOf(index, bytes);
 }
 
 absl::StatusOr<std::optional<uint64_t>> AuditLog::Query(
@@ -264,6 +452,7 @@ absl::StatusOr<std::optional<uint64_t>> AuditLog::Query(
     return absl::InvalidArgumentError("query.to_time: must be after from_time");
   }
   const uint32_t limit = q.limit() == 0 ? kDefaultLimit : q.limit();
+  // Read before any iterator is made, so the iterators see every entry below it.
   const uint64_t size = durable_size();
   uint64_t lo = q.start_index();
   uint64_t hi = size;  // exclusive
@@ -292,20 +481,21 @@ absl::StatusOr<std::optional<uint64_t>> AuditLog::Query(
     }
     CORRIDOR_RETURN_IF_ERROR(FromRocks(it->status(), "audit_index"));
   }
+  EntryCursor entries(store_);
   uint32_t emitted = 0;
   std::optional<uint64_t> next;
   bool stop = false;
   auto visit = [&](uint64_t index) -> absl::Status {
-    auto rec = GetEntry(index);
-    if (!rec.ok()) return rec.status();
-    if (!Matches(q, rec->entry())) return absl::OkStatus();
+    CORRIDOR_ASSIGN_OR_RETURN(std::string_view bytes, entries.Get(index));
+    CORRIDOR_ASSIGN_OR_RETURN(v1::AuditEntryRecord rec, RecordOf(index, bytes));
+    if (!Matches(q, rec.entry())) return absl::OkStatus();
     if (emitted == limit) {
       next = index;
       stop = true;
       return absl::OkStatus();
     }
     ++emitted;
-    if (!emit(*rec)) stop = true;
+    if (!emit(rec)) stop = true;
     return absl::OkStatus();
   };
   // The most selective index drives; every filter is applied to each entry.
@@ -323,21 +513,40 @@ absl::StatusOr<std::optional<uint64_t>> AuditLog::Query(
   }
   if (lo >= hi) return next;
   if (!prefix.empty()) {
+    // A posting list's key is prefix + be64(its first index); a longer key with
+    // the same prefix belongs to another value that extends this one after a NUL.
+    auto is_list = [&](const rocksdb::Slice& k) {
+      return k.starts_with(prefix) && k.size() == prefix.size() + 8;
+    };
     std::unique_ptr<rocksdb::Iterator> it(
         db->NewIterator(rocksdb::ReadOptions(), store_->cf(Store::kAuditIndex)));
     std::string start = prefix;
-    AppendBe64(&start, lo > kMaxGroup ? lo - kMaxGroup : 0);
-    for (it->Seek(start); it->Valid() && !stop; it->Next()) {
-      rocksdb::Slice k = it->key();
-      if (!k.starts_with(prefix) || k.size() != prefix.size() + 8) break;
-      uint64_t first = ReadBe64(std::string_view(k.data() + prefix.size(), 8));
-      if (first >= hi) break;
-      rocksdb::Slice v = it->value();
-      if (v.size() != 4) return absl::DataLossError("audit_index: malformed group");
-      uint32_t count = 0;
-      for (int i = 0; i < 4; ++i) count = (count << 8) | static_cast<uint8_t>(v[i]);
-      for (uint64_t idx = std::max(first, lo); idx < std::min(first + count, hi) && !stop; ++idx) {
-        CORRIDOR_RETURN_IF_ERROR(visit(idx));
+    AppendBe64(&start, lo);
+    // The last list that starts at or before lo may hold lo; later lists hold
+    // only larger indices (each batch's indices follow the previous batch's).
+    it->SeekForPrev(start);
+    while (it->Valid() && it->key().starts_with(prefix) && !is_list(it->key())) it->Prev();
+    if (!it->Valid() || !is_list(it->key())) it->Seek(start);
+    for (; it->Valid() && !stop; it->Next()) {
+      const rocksdb::Slice k = it->key();
+      if (!k.starts_with(prefix)) break;
+      if (!is_list(k)) continue;
+      uint64_t index = ReadBe64(std::string_view(k.data() + prefix.size(), 8));
+      std::string_view deltas(it->value().data(), it->value().size());
+      for (;;) {
+        if (index >= hi) {
+          stop = true;
+          break;
+        }
+        if (index >= lo) {
+          CORRIDOR_RETURN_IF_ERROR(visit(index));
+        }
+        if (stop || deltas.empty()) break;
+        uint64_t delta = 0;
+        if (!ReadVarint(&deltas, &delta) || delta == 0) {
+          return absl::DataLossError("audit_index: malformed posting list");
+        }
+        index += delta;
       }
     }
     CORRIDOR_RETURN_IF_ERROR(FromRocks(it->status(), "audit_index"));

@@ -1,8 +1,14 @@
 // AuditLog: the tamper-evident exchange log inside the broker core. Entries are
 // appended by the committer thread into the same WriteBatch as the change they
-// record; each is a leaf of an RFC 9162 Merkle tree whose perfect-subtree hashes
-// are stored beside it; checkpoints (C2SP signed notes, Ed25519) are signed every
+// record; each is a leaf of an RFC 9162 Merkle tree whose hashes are stored
+// beside it as tiles (levels 0, 8, 16, … in rows of 256, as in C2SP
+// tlog-tiles); checkpoints (C2SP signed notes, Ed25519) are signed every
 // `checkpoint_every` entries or `checkpoint_interval`, whichever comes first.
+//
+// Storage (audit format 2, see store.h): one value per Append call holding its
+// entries, one value per touched tile per batch, one posting list per indexed
+// value per batch, so a batch writes a few keys per exchange, not one per entry
+// and node and indexed value.
 //
 //   // committer thread, inside a task's prepare:
 //   v1::AuditEntry e = ...;
@@ -19,9 +25,12 @@
 // entries (index <= durable_size()).
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,7 +57,10 @@ class AuditLog {
     absl::Duration checkpoint_interval = absl::Seconds(1);
   };
 
-  // Loads the frontier and the signing key (creating the key when missing).
+  // Loads the frontier, the partial tiles and the signing key (creating the key
+  // when missing), and checks that the stored tree matches the latest checkpoint
+  // and the frontier (DATA_LOSS otherwise). FAILED_PRECONDITION for a data dir
+  // written by an older Corridor with a different audit layout.
   static absl::StatusOr<std::unique_ptr<AuditLog>> Open(Store* store, Options options);
 
   // Committer thread. Numbers `entries` (0, 1, … in log order), serializes each
@@ -91,6 +103,16 @@ class AuditLog {
   AuditLog(Store* store, Options options, audit::Ed25519Signer signer,
            audit::MerkleFrontier frontier);
   class Nodes;
+  // Tree levels per tile level, and hashes per tile.
+  static constexpr uint32_t kTileHeight = 8;
+  static constexpr uint64_t kTileWidth = 256;
+  static constexpr uint32_t kTileLevels = 64 / kTileHeight;
+
+  // Frontier callback: appends a completed node on a tiled level (0, 8, 16, …)
+  // to its partial tile, staging the tile into `batch` when it becomes full.
+  void AddNode(audit::NodeId id, const audit::Hash& hash, rocksdb::WriteBatch& batch);
+  // Adds `index` to the batch's posting list of each value `e` is indexed under.
+  void IndexEntry(const v1::AuditEntry& e, uint64_t index);
   // `size`, or the latest checkpoint's size when 0; OUT_OF_RANGE (naming `field`)
   // beyond the durable log.
   absl::StatusOr<uint64_t> SizeOrLatest(uint64_t size, std::string_view field) const;
@@ -100,6 +122,14 @@ class AuditLog {
   const audit::Ed25519Signer signer_;
   // Committer thread only.
   audit::MerkleFrontier frontier_;
+  bool format_written_ = false;
+  // The partial (not yet full) tile of each tile level: the hashes after the
+  // last full tile, 32 bytes each; bit L of dirty_tiles_ when this batch added
+  // to tile level L's partial tile, which BeforeWrite then stages.
+  std::array<std::string, kTileLevels> tiles_;
+  uint32_t dirty_tiles_ = 0;
+  // This batch's posting lists: index key prefix (kind, value) -> entry indices.
+  std::map<std::string, std::vector<uint64_t>> postings_;
   bool batch_has_entries_ = false;
   uint64_t batch_first_index_ = 0;
   absl::Time batch_min_time_;

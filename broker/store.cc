@@ -13,7 +13,7 @@ constexpr size_t kMemtableBudgetBytes = 128 << 20;
 
 const char* const kCfNames[Store::kNumCfs] = {"messages", "deliveries",  "dedupe", "subscriptions",
                                               "acks",     "meta",        "audit",  "audit_index",
-                                              "merkle",   "checkpoints", "expiry"};
+                                              "merkle",   "checkpoints", "expiry", "audit_tiles"};
 
 // Most keys end in a big-endian sequence number under a fixed prefix (agency +
 // seq, audit index, ack seq) and arrive in order: the memtable keeps an insert

@@ -10,11 +10,16 @@
 //   subscriptions  agency \0 name                         -> store.v1.SubscriptionRecord
 //   acks           agency \0 name \0 be64(seq)            -> "" (acks above the ack floor)
 //   meta           name                                   -> value (counters)
-//   audit          be64(index)                            -> v1.AuditEntry bytes (the leaf data)
-//   audit_index    kind + key \0 be64(first index)        -> be32(count): a group of entries
-//                  'T' be64(unix ms) -> be64(first index of a batch) maps time to index
-//   merkle         level(1) be64(index)                   -> 32-byte perfect-subtree hash (level >=
-//   1) checkpoints    be64(tree size)                        -> signed checkpoint note
+//   audit          be64(index of the first entry)         -> the entries of one AuditLog::Append
+//                  (at most 4096), each varint(length) + v1.AuditEntry bytes (the leaf data)
+//   audit_index    kind + key \0 be64(first index)        -> the indices of a batch's entries
+//                  indexed under key: the rest as varint deltas after the first
+//                  'T' be64(unix ms) be64(first index)     -> be64(first index of a batch)
+//   audit_tiles    tile level(1) be64(tile index)         -> up to 256 32-byte hashes of tree
+//                  level 8 * tile level, from 256 * tile index (RFC 9162; level 0 = leaf hashes)
+//   checkpoints    be64(tree size)                        -> signed checkpoint note
+//   meta "audit_format" -> be64(2); data dirs without it but with audit entries are refused
+//   merkle         (unused since audit format 2; kept so older data dirs open and are refused)
 //
 // Lifetime: owned by ExchangeCore. Thread-safety: RocksDB handles are
 // thread-safe; writes go through the Committer so they share synced batches.
@@ -58,9 +63,10 @@ class Store {
     kMeta,
     kAudit,
     kAuditIndex,
-    kMerkle,
+    kLegacyMerkle,  // audit format 1 only; never read or written
     kCheckpoints,
     kExpiry,
+    kAuditTiles,
     kNumCfs
   };
 

@@ -1,0 +1,429 @@
+// AuditLog on real RocksDB (audit format 2): proofs from the tiles equal those
+// of an in-memory tree fed by the frontier, across batch sizes that straddle
+// tile edges and a reopen; entries read back byte for byte across value
+// boundaries; queries driven by posting lists; older data dirs are refused.
+#include "broker/audit_log.h"
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "broker/audit/merkle.h"
+#include "broker/store.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/util/time_util.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
+
+namespace corridor::broker {
+namespace {
+
+namespace audit = corridor::broker::audit;
+using ::corridor::testing::IsOk;
+using ::corridor::testing::StatusIs;
+using google::protobuf::util::TimeUtil;
+using ::testing::HasSubstr;
+
+constexpr int64_t kStart = 1795910400;  // 2026-11-16T00:00:00Z
+
+std::string Deterministic(const v1::AuditEntry& e) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream raw(&out);
+    google::protobuf::io::CodedOutputStream coded(&raw);
+    coded.SetSerializationDeterministic(true);
+    e.SerializeToCodedStream(&coded);
+  }
+  return out;
+}
+
+audit::Hash H(const std::string& b) {
+  audit::Hash h{};
+  EXPECT_EQ(b.size(), h.size());
+  std::copy_n(b.begin(), std::min(h.size(), b.size()), h.begin());
+  return h;
+}
+
+std::vector<audit::Hash> Hs(const google::protobuf::RepeatedPtrField<std::string>& in) {
+  std::vector<audit::Hash> out;
+  for (const auto& b : in) out.push_back(H(b));
+  return out;
+}
+
+// Entry number n (its index once appended), at kStart + n seconds; fields vary
+// so that every index kind has several values and entries differ in size.
+v1::AuditEntry MakeEntry(uint64_t n) {
+  static const char* const kAgencies[] = {"zs-police", "zs-customs", "zh-msa"};
+  v1::AuditEntry e;
+  e.set_event(n % 3 == 0 ? v1::AUDIT_EVENT_COLLECTION : v1::AUDIT_EVENT_DISCLOSURE);
+  *e.mutable_broker_time() = TimeUtil::SecondsToTimestamp(kStart + static_cast<int64_t>(n));
+  e.set_actor_agency_id(kAgencies[n % 3]);
+  e.set_sender_agency_id(kAgencies[n % 3]);
+  if (n % 3 != 0) e.set_recipient_agency_id(kAgencies[(n / 3) % 3]);
+  if (n % 5 == 0) e.set_officer_id("officer-" + std::to_string(n % 4));
+  e.set_exchange_id("x-" + std::to_string(n / 3));
+  e.set_client_message_id("m-" + std::to_string(n / 3));
+  if (n % 7 < 3) e.set_case_ref("case-" + std::to_string(n % 2));
+  e.set_detail(std::string(n % 41, 'd'));
+  return e;
+}
+
+class AuditLogTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Reopen(); }
+
+  void Reopen() {
+    log_.reset();
+    store_.reset();
+    auto store = Store::Open(dir_.path() / "db");
+    ASSERT_THAT(store, IsOk());
+    store_ = *std::move(store);
+    auto log = AuditLog::Open(store_.get(), Options());
+    ASSERT_THAT(log, IsOk());
+    log_ = *std::move(log);
+  }
+
+  AuditLog::Options Options() const {
+    AuditLog::Options o;
+    o.origin = "test.corridor/broker";
+    o.key_file = dir_.path() / "audit.key";
+    o.checkpoint_every = 100;
+    o.checkpoint_interval = absl::Hours(1);
+    return o;
+  }
+
+  // Appends `count` entries in groups (Append calls) of 1, 2, 3, 1, 2, 3, …
+  // (or one group when `one_group`), then writes the batch. Returns the keys
+  // the batch carried.
+  int Batch(uint64_t count, bool sync = true, bool one_group = false) {
+    rocksdb::WriteBatch batch;
+    uint64_t done = 0;
+    for (int g = 0; done < count; ++g) {
+      const uint64_t n = one_group ? count : std::min<uint64_t>(count - done, 1 + g % 3);
+      std::vector<v1::AuditEntry> entries;
+      for (uint64_t i = 0; i < n; ++i) entries.push_back(MakeEntry(expected_.size() + i));
+      log_->Append(entries, batch);
+      for (const auto& e : entries) {
+        EXPECT_EQ(e.index(), expected_.size());
+        expected_.push_back(Deterministic(e));
+        reference_.Append(audit::LeafHash(expected_.back()), nodes_.Recorder());
+      }
+      done += n;
+    }
+    if (log_->BeforeWrite(batch, absl::FromUnixSeconds(kStart) + absl::Seconds(batches_++))) {
+      checkpoints_.push_back(expected_.size());
+    }
+    const int keys = batch.Count();
+    EXPECT_THAT(store_->Write(&batch, sync), IsOk());
+    log_->AfterWrite(sync);
+    return keys;
+  }
+
+  audit::Hash Root(uint64_t size) const {
+    auto root = audit::RootAt(size, nodes_);
+    EXPECT_THAT(root, IsOk());
+    return root.ok() ? *root : audit::Hash{};
+  }
+
+  void ExpectInclusion(uint64_t index, uint64_t size) {
+    SCOPED_TRACE(::testing::Message() << "inclusion of " << index << " in " << size);
+    auto got = log_->GetInclusionProof(index, size);
+    ASSERT_THAT(got, IsOk());
+    auto want = audit::InclusionProof(index, size, nodes_);
+    ASSERT_THAT(want, IsOk());
+    EXPECT_EQ(Hs(got->hashes()), *want);
+    EXPECT_EQ(got->record().entry_bytes(), expected_[index]);
+    EXPECT_THAT(audit::VerifyInclusion(index, size, audit::LeafHash(expected_[index]),
+                                       Hs(got->hashes()), Root(size)),
+                IsOk());
+  }
+
+  void ExpectConsistency(uint64_t old_size, uint64_t new_size) {
+    SCOPED_TRACE(::testing::Message() << "consistency " << old_size << " -> " << new_size);
+    auto got = log_->GetConsistencyProof(old_size, new_size);
+    ASSERT_THAT(got, IsOk());
+    auto want = audit::ConsistencyProof(old_size, new_size, nodes_);
+    ASSERT_THAT(want, IsOk());
+    EXPECT_EQ(Hs(got->hashes()), *want);
+    EXPECT_THAT(audit::VerifyConsistency(old_size, new_size, Root(old_size), Root(new_size),
+                                         Hs(got->hashes())),
+                IsOk());
+  }
+
+  // Every index of `query` with index >= start_index among the entries written,
+  // by brute force (times are monotone, so the time keys never hide one).
+  std::vector<uint64_t> Expected(const v1::AuditQuery& q) const {
+    std::vector<uint64_t> out;
+    for (uint64_t i = q.start_index(); i < log_->durable_size(); ++i) {
+      v1::AuditEntry e;
+      EXPECT_TRUE(e.ParseFromString(expected_[i]));
+      const int64_t t = e.broker_time().seconds();
+      if (q.has_from_time() && t < q.from_time().seconds()) continue;
+      if (q.has_to_time() && t >= q.to_time().seconds()) continue;
+      if (!q.agency_id().empty() && e.actor_agency_id() != q.agency_id() &&
+          e.sender_agency_id() != q.agency_id() && e.recipient_agency_id() != q.agency_id()) {
+        continue;
+      }
+      if (!q.officer_id().empty() && e.officer_id() != q.officer_id()) continue;
+      if (!q.exchange_id().empty() && e.exchange_id() != q.exchange_id()) continue;
+      if (!q.case_ref().empty() && e.case_ref() != q.case_ref()) continue;
+      if (q.event() != v1::AUDIT_EVENT_UNSPECIFIED && e.event() != q.event()) continue;
+      out.push_back(i);
+    }
+    return out;
+  }
+
+  // Runs `query` page by page (limit `page`) from its start_index.
+  std::vector<uint64_t> Paged(v1::AuditQuery q, uint32_t page) const {
+    std::vector<uint64_t> out;
+    q.set_limit(page);
+    for (int pages = 0; pages < 10000; ++pages) {
+      size_t before = out.size();
+      auto next = log_->Query(q, [&](const v1::AuditEntryRecord& r) {
+        EXPECT_EQ(r.entry_bytes(), expected_[r.entry().index()]);
+        out.push_back(r.entry().index());
+        return true;
+      });
+      EXPECT_THAT(next, IsOk());
+      if (!next.ok() || !next->has_value()) break;
+      EXPECT_EQ(out.size() - before, page);
+      q.set_start_index(**next);
+    }
+    return out;
+  }
+
+  ::corridor::testing::TempDir dir_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<AuditLog> log_;
+  std::vector<std::string> expected_;  // entry bytes by index
+  audit::MerkleFrontier reference_;
+  audit::MemoryNodeStore nodes_;  // every node, from the reference frontier
+  std::vector<uint64_t> checkpoints_;
+  int batches_ = 0;
+};
+
+TEST_F(AuditLogTest, TileProofsEqualTheReferenceTreeAcrossBatchesAndReopen) {
+  const uint64_t kSizes[] = {1, 3, 255, 256, 257, 1, 2, 17, 128, 40};  // 956 entries
+  std::vector<uint64_t> boundaries;
+  for (size_t b = 0; b < std::size(kSizes); ++b) {
+    if (b == 4) {
+      ASSERT_NO_FATAL_FAILURE(Reopen());  // midway, with partial tiles on levels 0 and 1
+      ASSERT_EQ(log_->durable_size(), expected_.size());
+    }
+    // Every third batch unsynced: its entries become readable with the next.
+    Batch(kSizes[b], /*sync=*/b % 3 != 1);
+    boundaries.push_back(expected_.size());
+    if (b % 3 != 1) {
+      ASSERT_EQ(log_->durable_size(), expected_.size());
+      // Every entry against the tree as it is right now.
+      for (uint64_t i = 0; i < expected_.size(); ++i) ExpectInclusion(i, expected_.size());
+    }
+  }
+  const uint64_t n = expected_.size();
+  ASSERT_EQ(log_->durable_size(), n);
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  ASSERT_EQ(log_->durable_size(), n);
+
+  for (uint64_t size = 1; size <= 600; ++size) {
+    for (uint64_t i : {uint64_t{0}, size / 2, size * 7 / 11, size - 1}) ExpectInclusion(i, size);
+    ExpectConsistency(size / 3 + 1, size);
+    ExpectConsistency(size, n);
+  }
+  for (uint64_t a : boundaries) {
+    for (uint64_t b : boundaries) {
+      if (a <= b) ExpectConsistency(a, b);
+    }
+  }
+  ASSERT_FALSE(checkpoints_.empty());
+  for (uint64_t size : checkpoints_) {
+    auto cp = log_->GetCheckpoint(size);
+    ASSERT_THAT(cp, IsOk());
+    EXPECT_EQ(H(cp->root()), Root(size)) << size;
+  }
+  for (uint64_t i = 0; i < n; ++i) {
+    auto r = log_->GetEntry(i);
+    ASSERT_THAT(r, IsOk());
+    EXPECT_EQ(r->entry_bytes(), expected_[i]);
+    EXPECT_EQ(r->entry().index(), i);
+  }
+  EXPECT_THAT(log_->GetEntry(n), StatusIs(absl::StatusCode::kOutOfRange));
+
+  // The log continues exactly after the reopen.
+  Batch(300);
+  for (uint64_t i = 0; i < expected_.size(); i += 37) ExpectInclusion(i, expected_.size());
+  ExpectConsistency(n, expected_.size());
+}
+
+TEST_F(AuditLogTest, AGroupLargerThanOneValueIsSplitAndReadBack) {
+  Batch(2);
+  Batch(9000, /*sync=*/true, /*one_group=*/true);  // values at 2, 4098, 8194
+  Batch(1);
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  for (uint64_t i : {0, 1, 2, 3, 4097, 4098, 4099, 8193, 8194, 8195, 9001, 9002}) {
+    auto r = log_->GetEntry(i);
+    ASSERT_THAT(r, IsOk());
+    EXPECT_EQ(r->entry_bytes(), expected_[i]) << i;
+  }
+  for (uint64_t i : {0, 4097, 4098, 9002}) ExpectInclusion(i, expected_.size());
+  v1::AuditQuery q;
+  q.set_start_index(4000);
+  EXPECT_EQ(Paged(q, 1000), Expected(q));
+}
+
+TEST_F(AuditLogTest, ABatchWritesOneKeyPerValueNotPerEntry) {
+  Batch(1);  // the format key and the first checkpoint
+  rocksdb::WriteBatch batch;
+  // 100 exchanges of 3 entries between two agencies, no officer or case.
+  for (int x = 0; x < 100; ++x) {
+    std::vector<v1::AuditEntry> entries(3);
+    for (int i = 0; i < 3; ++i) {
+      entries[i].set_event(i == 0 ? v1::AUDIT_EVENT_COLLECTION : v1::AUDIT_EVENT_DISCLOSURE);
+      *entries[i].mutable_broker_time() = TimeUtil::SecondsToTimestamp(kStart);
+      entries[i].set_actor_agency_id("zs-police");
+      entries[i].set_sender_agency_id("zs-police");
+      if (i > 0) entries[i].set_recipient_agency_id("zs-customs");
+      entries[i].set_exchange_id("x-" + std::to_string(x));
+    }
+    log_->Append(entries, batch);
+    for (const auto& e : entries) expected_.push_back(Deterministic(e));
+  }
+  EXPECT_EQ(batch.Count(), 100 + 1);  // one value per exchange; the tile of level 0 filled
+  EXPECT_TRUE(log_->BeforeWrite(batch, absl::FromUnixSeconds(kStart)));
+  // + frontier, time key, 2 agency lists, 100 exchange lists, the partial tiles
+  // of levels 0 and 8, the checkpoint (300 entries since the last).
+  EXPECT_EQ(batch.Count(), 101 + 1 + 1 + 2 + 100 + 2 + 1);
+  ASSERT_THAT(store_->Write(&batch, true), IsOk());
+  log_->AfterWrite(true);
+  v1::AuditQuery q;
+  q.set_agency_id("zs-customs");
+  q.set_start_index(150);  // inside the batch's posting list
+  auto got = Paged(q, 1000);
+  ASSERT_EQ(got.size(), 101u);  // two disclosures of each of exchanges 50..99, one of 49
+  EXPECT_EQ(got.front(), 150u);
+  EXPECT_EQ(got.back(), 300u);
+}
+
+TEST_F(AuditLogTest, QueriesStartInsidePostingListsAndHonourTimeBounds) {
+  for (uint64_t size : {5, 64, 1, 200, 33, 100}) Batch(size);
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  const uint64_t n = expected_.size();
+  std::vector<v1::AuditQuery> queries;
+  for (const char* agency : {"zs-police", "zs-customs", "zh-msa", "nobody"}) {
+    v1::AuditQuery q;
+    q.set_agency_id(agency);
+    queries.push_back(q);
+  }
+  {
+    v1::AuditQuery q;
+    q.set_officer_id("officer-1");
+    queries.push_back(q);
+    q.set_agency_id("zs-police");
+    queries.push_back(q);
+  }
+  {
+    v1::AuditQuery q;
+    q.set_exchange_id("x-40");
+    queries.push_back(q);
+    q.set_exchange_id("x-41");
+    q.set_event(v1::AUDIT_EVENT_DISCLOSURE);
+    queries.push_back(q);
+  }
+  {
+    v1::AuditQuery q;
+    q.set_case_ref("case-1");
+    queries.push_back(q);
+    q.set_agency_id("zh-msa");
+    queries.push_back(q);
+  }
+  {
+    v1::AuditQuery q;  // everything
+    queries.push_back(q);
+  }
+  for (v1::AuditQuery q : queries) {
+    for (uint64_t start : {uint64_t{0}, uint64_t{1}, uint64_t{7}, uint64_t{70}, uint64_t{71},
+                           uint64_t{250}, n - 1, n, n + 5}) {
+      q.set_start_index(start);
+      q.clear_from_time();
+      q.clear_to_time();
+      SCOPED_TRACE(q.ShortDebugString());
+      const std::vector<uint64_t> want = Expected(q);
+      EXPECT_EQ(Paged(q, 1000), want);
+      EXPECT_EQ(Paged(q, 7), want);
+      // Time bounds well inside the log (the time keys narrow the scan).
+      *q.mutable_from_time() = TimeUtil::SecondsToTimestamp(kStart + 150);
+      *q.mutable_to_time() = TimeUtil::SecondsToTimestamp(kStart + 290);
+      EXPECT_EQ(Paged(q, 5), Expected(q));
+      q.clear_from_time();
+      EXPECT_EQ(Paged(q, 1000), Expected(q));
+    }
+  }
+  // A sanity check that the brute force is not trivially empty.
+  v1::AuditQuery q;
+  q.set_agency_id("zs-customs");
+  q.set_start_index(71);
+  EXPECT_GT(Expected(q).size(), 100u);
+}
+
+TEST_F(AuditLogTest, ReadersSeeOnlyTheDurableLogWhileTilesRunAhead) {
+  Batch(250);
+  Batch(20, /*sync=*/false);  // written: the level-0 tile fills, level 8 starts
+  const uint64_t durable = 250;
+  ASSERT_EQ(log_->durable_size(), durable);
+  EXPECT_THAT(log_->GetEntry(durable), StatusIs(absl::StatusCode::kOutOfRange));
+  EXPECT_THAT(log_->GetInclusionProof(0, durable + 1), StatusIs(absl::StatusCode::kOutOfRange));
+  for (uint64_t i = 0; i < durable; i += 7) ExpectInclusion(i, durable);
+  ExpectConsistency(1, durable);
+  v1::AuditQuery q;
+  q.set_agency_id("zs-police");
+  q.set_start_index(200);
+  std::vector<uint64_t> got = Paged(q, 1000);
+  ASSERT_FALSE(got.empty());
+  EXPECT_LT(got.back(), durable);
+  EXPECT_EQ(got, Expected(q));
+  Batch(1);  // synced: the 20 become durable with it
+  EXPECT_EQ(log_->durable_size(), 271u);
+  for (uint64_t i = 240; i < 271; ++i) ExpectInclusion(i, 271);
+}
+
+TEST_F(AuditLogTest, RefusesADataDirWithTheOlderLayout) {
+  log_.reset();
+  // An audit entry as the older layout stored it (be64(index) -> entry bytes),
+  // with no audit_format key.
+  rocksdb::WriteBatch batch;
+  ASSERT_TRUE(batch.Put(store_->cf(Store::kAudit), std::string(8, '\0'), "old").ok());
+  ASSERT_THAT(store_->Write(&batch, true), IsOk());
+  EXPECT_THAT(AuditLog::Open(store_.get(), Options()),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("older Corridor with a different audit layout")));
+}
+
+TEST_F(AuditLogTest, AFreshDirWithoutEntriesOpensAndRecordsTheFormat) {
+  Batch(3);
+  auto format = store_->GetCounter("audit_format");
+  ASSERT_THAT(format, IsOk());
+  EXPECT_EQ(*format, 2u);
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  EXPECT_EQ(log_->durable_size(), 3u);
+}
+
+TEST_F(AuditLogTest, ATamperedTileIsCaughtAtOpen) {
+  Batch(300);  // checkpointed; root = level-8 node 0 + nodes folded from leaves 256..299
+  log_.reset();
+  std::string key(1, '\0');
+  AppendBe64(&key, 1);  // the partial tile of level 0: leaves 256..299
+  auto tile = store_->Get(Store::kAuditTiles, key);
+  ASSERT_THAT(tile, IsOk());
+  ASSERT_EQ(tile->size(), 44u * 32);
+  (*tile)[5 * 32] ^= 1;
+  rocksdb::WriteBatch batch;
+  ASSERT_TRUE(batch.Put(store_->cf(Store::kAuditTiles), key, *tile).ok());
+  ASSERT_THAT(store_->Write(&batch, true), IsOk());
+  EXPECT_THAT(AuditLog::Open(store_.get(), Options()), StatusIs(absl::StatusCode::kDataLoss));
+}
+
+}  // namespace
+}  // namespace corridor::broker
