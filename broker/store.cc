@@ -132,7 +132,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& 
   cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_opts);
   for (int i = 0; i < kNumCfs; ++i) {
     const bool sequential = i == kDeliveries || i == kAcks || i == kAudit || i == kAuditIndex ||
-                            i == kMerkle || i == kCheckpoints || i == kExpiry;
+                            i == kAuditTiles || i == kCheckpoints || i == kExpiry;
     cfs.emplace_back(kCfNames[i], sequential ? seq_cf_opts : cf_opts);
   }
 
