@@ -63,14 +63,22 @@ std::string PayloadSha256(const v1::Envelope& e) {
   return Sha256(bytes);
 }
 
-// The payload's bytes inside a serialized envelope: a submessage is serialized
-// the same inside its parent as alone, so hashing this slice equals
-// PayloadSha256 without serializing the payload a second time.
-absl::StatusOr<std::string_view> PayloadBytes(std::string_view envelope_bytes) {
+// Where the payload sits inside a serialized envelope: `field` is the whole
+// wire-format field (tag, length, bytes), `payload` its contents. A submessage
+// is serialized the same inside its parent as alone, so hashing `payload`
+// equals PayloadSha256 without serializing the payload a second time.
+struct PayloadSpan {
+  std::string_view field;
+  std::string_view payload;
+};
+absl::StatusOr<PayloadSpan> FindPayload(std::string_view envelope_bytes) {
   google::protobuf::io::CodedInputStream in(
       reinterpret_cast<const uint8_t*>(envelope_bytes.data()),
       static_cast<int>(envelope_bytes.size()));
-  for (uint32_t tag = in.ReadTag(); tag != 0; tag = in.ReadTag()) {
+  for (;;) {
+    const size_t start = static_cast<size_t>(in.CurrentPosition());
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) break;
     const int field = google::protobuf::internal::WireFormatLite::GetTagFieldNumber(tag);
     if (field == v1::Envelope::kTipOffFieldNumber ||
         field == v1::Envelope::kCaseRecordFieldNumber ||
@@ -79,12 +87,13 @@ absl::StatusOr<std::string_view> PayloadBytes(std::string_view envelope_bytes) {
       if (!in.ReadVarint32(&length)) break;
       const size_t at = static_cast<size_t>(in.CurrentPosition());
       if (at + length > envelope_bytes.size()) break;
-      return envelope_bytes.substr(at, length);
+      return PayloadSpan{envelope_bytes.substr(start, at + length - start),
+                         envelope_bytes.substr(at, length)};
     }
     if (!google::protobuf::internal::WireFormatLite::SkipField(&in, tag)) break;
   }
   if (in.CurrentPosition() == static_cast<int>(envelope_bytes.size())) {
-    return std::string_view();  // no payload
+    return PayloadSpan{};  // no payload
   }
   return absl::InternalError("envelope: re-serialized bytes unreadable");
 }
@@ -476,8 +485,8 @@ class ExchangeCore::Impl {
     // into every unredacted delivery as wire-format fields, and the payload hash
     // is taken over the payload's slice of them.
     const std::string env_bytes = env.SerializeAsString();
-    CORRIDOR_ASSIGN_OR_RETURN(std::string_view payload_bytes, PayloadBytes(env_bytes));
-    collection.set_payload_sha256(Sha256(payload_bytes));
+    CORRIDOR_ASSIGN_OR_RETURN(const PayloadSpan payload, FindPayload(env_bytes));
+    collection.set_payload_sha256(Sha256(payload.payload));
     collection.set_policy_version(dp->version());
     // What every disclosure and denial shares.
     v1::AuditEntry common = EntryAbout(env, v1::AUDIT_EVENT_DISCLOSURE);
@@ -494,8 +503,25 @@ class ExchangeCore::Impl {
     // The message record is built by concatenating wire-format parts (a valid
     // protobuf message): the envelope here, withheld + policy version below,
     // the recipients with their seqs at commit.
-    AppendLengthDelimited(&st->message_head, store::v1::StoredMessage::kEnvelopeFieldNumber,
-                          env_bytes);
+    // The payload is stored once: when some recipient gets it unredacted, that
+    // delivery holds it and the message record's envelope goes without.
+    size_t holder = decided.size();
+    for (size_t i = 0; i < decided.size() && holder == decided.size(); ++i) {
+      if (decided[i].decision.permit && decided[i].decision.redact.empty()) holder = i;
+    }
+    if (holder < decided.size() && !payload.field.empty()) {
+      const size_t cut = static_cast<size_t>(payload.field.data() - env_bytes.data());
+      std::string without;
+      without.reserve(env_bytes.size() - payload.field.size());
+      without.append(env_bytes, 0, cut);
+      without.append(env_bytes, cut + payload.field.size());
+      AppendLengthDelimited(&st->message_head, store::v1::StoredMessage::kEnvelopeFieldNumber,
+                            without);
+    } else {
+      holder = decided.size();
+      AppendLengthDelimited(&st->message_head, store::v1::StoredMessage::kEnvelopeFieldNumber,
+                            env_bytes);
+    }
     st->entries.push_back(std::move(collection));
     uint32_t withheld = 0;
     for (size_t i = 0; i < decided.size(); ++i) {
@@ -539,6 +565,7 @@ class ExchangeCore::Impl {
                                               : PayloadSha256(rcpt.delivery->envelope()));
       for (const auto& f : d.redact) a.add_redacted_fields(f);
       rcpt.record.set_agency_id(rcpt.agency_id);
+      rcpt.record.set_holds_payload(i == holder);
       for (const auto& f : d.redact) rcpt.record.add_redacted_fields(f);
       for (const auto& r : d.permit_rules) rcpt.record.add_permit_rules(r);
       rcpt.entry = st->entries.size();

@@ -7,6 +7,7 @@
 
 #include "broker/audit_log.h"
 #include "broker/store.h"
+#include "corridor/v1/store.pb.h"
 #include "openssl/sha.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -399,6 +400,37 @@ TEST_F(ExchangeCoreTest, AuditHashesAreOfThePayloadAsSubmittedAndAsDelivered) {
   EXPECT_EQ(entries[0].payload_sha256(), expected);
   EXPECT_EQ(entries[1].event(), v1::AUDIT_EVENT_DISCLOSURE);
   EXPECT_EQ(entries[1].delivered_sha256(), expected);  // unredacted
+}
+
+// The payload is stored once: in the first unredacted delivery when there is
+// one, else in the message record itself.
+TEST_F(ExchangeCoreTest, ThePayloadIsStoredOnce) {
+  v1::Envelope delivered = SampleTipOff("delivered");
+  delivered.add_addressees("zs-customs");
+  delivered.add_addressees("zs-msa");
+  v1::Envelope kept = SampleTipOff("kept");  // no recipient at all
+  ASSERT_TRUE(Submit("zs-police", delivered).ok());
+  ASSERT_TRUE(Submit("zs-police", kept).ok());
+  core_.reset();
+  auto store = Store::Open(dir_.path() / "data");
+  ASSERT_TRUE(store.ok()) << store.status();
+  ::corridor::store::v1::StoredMessage m;
+  auto bytes = (*store)->Get(Store::kMessages, MessageKey("zs-police", "delivered"));
+  ASSERT_TRUE(bytes.ok() && m.ParseFromString(*bytes));
+  EXPECT_EQ(m.envelope().payload_case(), v1::Envelope::PAYLOAD_NOT_SET);
+  EXPECT_EQ(m.envelope().client_message_id(), "delivered");
+  ASSERT_EQ(m.recipients_size(), 2);
+  EXPECT_TRUE(m.recipients(0).holds_payload());
+  EXPECT_FALSE(m.recipients(1).holds_payload());
+  v1::Delivery d;
+  auto dbytes = (*store)->Get(Store::kDeliveries, DeliveryKey(m.recipients(0).agency_id(),
+                                                                m.recipients(0).seq()));
+  ASSERT_TRUE(dbytes.ok() && d.ParseFromString(*dbytes));
+  EXPECT_EQ(d.envelope().tip_off().SerializeAsString(), delivered.tip_off().SerializeAsString());
+  bytes = (*store)->Get(Store::kMessages, MessageKey("zs-police", "kept"));
+  ASSERT_TRUE(bytes.ok() && m.ParseFromString(*bytes));
+  EXPECT_EQ(m.recipients_size(), 0);
+  EXPECT_EQ(m.envelope().tip_off().SerializeAsString(), kept.tip_off().SerializeAsString());
 }
 
 TEST_F(ExchangeCoreTest, ADataDirOfAnOlderStoreFormatIsRefused) {
