@@ -1,6 +1,8 @@
 #include "broker/exchange_core.h"
 
+#include <algorithm>
 #include <atomic>
+#include <initializer_list>
 #include <map>
 #include <mutex>
 #include <set>
@@ -44,58 +46,43 @@ std::string Sha256(std::string_view bytes) {
   return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
 }
 
-// SHA-256 of the envelope's payload (the oneof message), as serialized.
-std::string PayloadSha256(const v1::Envelope& e) {
-  std::string bytes;
-  switch (e.payload_case()) {
-    case v1::Envelope::kTipOff:
-      bytes = e.tip_off().SerializeAsString();
-      break;
-    case v1::Envelope::kCaseRecord:
-      bytes = e.case_record().SerializeAsString();
-      break;
-    case v1::Envelope::kPatrolReport:
-      bytes = e.patrol_report().SerializeAsString();
-      break;
-    default:
-      break;
-  }
-  return Sha256(bytes);
-}
-
-// Where the payload sits inside a serialized envelope: `field` is the whole
-// wire-format field (tag, length, bytes), `payload` its contents. A submessage
-// is serialized the same inside its parent as alone, so hashing `payload`
-// equals PayloadSha256 without serializing the payload a second time.
-struct PayloadSpan {
+// Where a length-delimited field sits inside a serialized message: `field` is
+// the whole wire-format field (tag, length, bytes), `contents` its bytes. The
+// first field whose number is in `numbers`; both empty when there is none.
+struct FieldSpan {
   std::string_view field;
-  std::string_view payload;
+  std::string_view contents;
 };
-absl::StatusOr<PayloadSpan> FindPayload(std::string_view envelope_bytes) {
-  google::protobuf::io::CodedInputStream in(
-      reinterpret_cast<const uint8_t*>(envelope_bytes.data()),
-      static_cast<int>(envelope_bytes.size()));
+absl::StatusOr<FieldSpan> FindField(std::string_view bytes, std::initializer_list<int> numbers) {
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                            static_cast<int>(bytes.size()));
   for (;;) {
     const size_t start = static_cast<size_t>(in.CurrentPosition());
     const uint32_t tag = in.ReadTag();
     if (tag == 0) break;
-    const int field = google::protobuf::internal::WireFormatLite::GetTagFieldNumber(tag);
-    if (field == v1::Envelope::kTipOffFieldNumber ||
-        field == v1::Envelope::kCaseRecordFieldNumber ||
-        field == v1::Envelope::kPatrolReportFieldNumber) {
+    const int number = google::protobuf::internal::WireFormatLite::GetTagFieldNumber(tag);
+    if (std::find(numbers.begin(), numbers.end(), number) != numbers.end() &&
+        google::protobuf::internal::WireFormatLite::GetTagWireType(tag) ==
+            google::protobuf::internal::WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
       uint32_t length = 0;
       if (!in.ReadVarint32(&length)) break;
       const size_t at = static_cast<size_t>(in.CurrentPosition());
-      if (at + length > envelope_bytes.size()) break;
-      return PayloadSpan{envelope_bytes.substr(start, at + length - start),
-                         envelope_bytes.substr(at, length)};
+      if (at + length > bytes.size()) break;
+      return FieldSpan{bytes.substr(start, at + length - start), bytes.substr(at, length)};
     }
     if (!google::protobuf::internal::WireFormatLite::SkipField(&in, tag)) break;
   }
-  if (in.CurrentPosition() == static_cast<int>(envelope_bytes.size())) {
-    return PayloadSpan{};  // no payload
-  }
-  return absl::InternalError("envelope: re-serialized bytes unreadable");
+  if (in.CurrentPosition() == static_cast<int>(bytes.size())) return FieldSpan{};
+  return absl::InternalError("re-serialized bytes unreadable");
+}
+
+// The payload (the oneof message) inside a serialized envelope. A submessage is
+// serialized the same inside its parent as alone, so hashing its contents
+// equals hashing the payload serialized alone, without serializing it again.
+absl::StatusOr<FieldSpan> FindPayload(std::string_view envelope_bytes) {
+  return FindField(envelope_bytes,
+                   {v1::Envelope::kTipOffFieldNumber, v1::Envelope::kCaseRecordFieldNumber,
+                    v1::Envelope::kPatrolReportFieldNumber});
 }
 
 // A length-delimited field `field` holding `bytes`, in wire format.
@@ -485,8 +472,8 @@ class ExchangeCore::Impl {
     // into every unredacted delivery as wire-format fields, and the payload hash
     // is taken over the payload's slice of them.
     const std::string env_bytes = env.SerializeAsString();
-    CORRIDOR_ASSIGN_OR_RETURN(const PayloadSpan payload, FindPayload(env_bytes));
-    collection.set_payload_sha256(Sha256(payload.payload));
+    CORRIDOR_ASSIGN_OR_RETURN(const FieldSpan payload, FindPayload(env_bytes));
+    collection.set_payload_sha256(Sha256(payload.contents));
     collection.set_policy_version(dp->version());
     // What every disclosure and denial shares.
     v1::AuditEntry common = EntryAbout(env, v1::AUDIT_EVENT_DISCLOSURE);
@@ -561,8 +548,14 @@ class ExchangeCore::Impl {
         rcpt.bytes = rcpt.delivery->SerializeAsString();
       }
       // Unredacted, the delivered payload is the submitted one: no second hash.
-      a.set_delivered_sha256(d.redact.empty() ? a.payload_sha256()
-                                              : PayloadSha256(rcpt.delivery->envelope()));
+      if (d.redact.empty()) {
+        a.set_delivered_sha256(a.payload_sha256());
+      } else {
+        CORRIDOR_ASSIGN_OR_RETURN(FieldSpan envelope,
+                                  FindField(rcpt.bytes, {v1::Delivery::kEnvelopeFieldNumber}));
+        CORRIDOR_ASSIGN_OR_RETURN(FieldSpan delivered, FindPayload(envelope.contents));
+        a.set_delivered_sha256(Sha256(delivered.contents));
+      }
       for (const auto& f : d.redact) a.add_redacted_fields(f);
       rcpt.record.set_agency_id(rcpt.agency_id);
       rcpt.record.set_holds_payload(i == holder);

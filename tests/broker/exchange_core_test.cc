@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "broker/audit_log.h"
+#include "broker/policy_loader.h"
 #include "broker/store.h"
 #include "corridor/v1/store.pb.h"
 #include "openssl/sha.h"
@@ -431,6 +432,45 @@ TEST_F(ExchangeCoreTest, ThePayloadIsStoredOnce) {
   ASSERT_TRUE(bytes.ok() && m.ParseFromString(*bytes));
   EXPECT_EQ(m.recipients_size(), 0);
   EXPECT_EQ(m.envelope().tip_off().SerializeAsString(), kept.tip_off().SerializeAsString());
+}
+
+TEST_F(ExchangeCoreTest, ARedactedDeliveryIsHashedAsDelivered) {
+  core_.reset();
+  auto cfg = EmbeddedDefaultConfig();  // the demo policy: customs never sees the informant
+  ASSERT_TRUE(cfg.ok());
+  cfg->data_dir = (dir_.path() / "data").string();
+  auto dp = LoadDecisionPoint(*cfg);
+  ASSERT_TRUE(dp.ok()) << dp.status();
+  auto core = ExchangeCore::Open(*cfg, *dp);
+  ASSERT_TRUE(core.ok()) << core.status();
+  core_ = *std::move(core);
+  v1::Envelope e = SampleTipOff("redacted");
+  e.add_addressees("zs-customs");
+  ASSERT_TRUE(Submit("zs-police", e).ok());
+  auto a = Attach("zs-customs", Params("ops"));
+  auto got = a.sink->WaitFor(1);
+  ASSERT_EQ(got.size(), 1u);
+  ASSERT_THAT(got[0].redacted_fields(), ElementsAre("tip_off.informant"));
+  v1::AuditQuery q;
+  q.set_client_message_id("redacted");
+  q.set_event(v1::AUDIT_EVENT_DISCLOSURE);
+  std::vector<v1::AuditEntry> entries;
+  ASSERT_TRUE(core_->audit()
+                  .Query(q,
+                         [&](const v1::AuditEntryRecord& r) {
+                           entries.push_back(r.entry());
+                           return true;
+                         })
+                  .ok());
+  ASSERT_EQ(entries.size(), 1u);
+  auto sha = [](const std::string& bytes) {
+    unsigned char digest[32];
+    SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
+    return std::string(reinterpret_cast<const char*>(digest), 32);
+  };
+  EXPECT_EQ(entries[0].payload_sha256(), sha(e.tip_off().SerializeAsString()));
+  EXPECT_EQ(entries[0].delivered_sha256(), sha(got[0].envelope().tip_off().SerializeAsString()));
+  EXPECT_NE(entries[0].delivered_sha256(), entries[0].payload_sha256());
 }
 
 TEST_F(ExchangeCoreTest, ADataDirOfAnOlderStoreFormatIsRefused) {
