@@ -5,9 +5,12 @@
 //   committer.Enqueue({.prepare = [&](rocksdb::WriteBatch& b) { b.Put(...); return OkStatus(); },
 //                      .done = [](absl::Status s) { /* durable when s.ok() */ }});
 //
-// Threading: Enqueue is thread-safe and never blocks on I/O. `prepare`, `done`
-// and the hooks run on the committer thread, in enqueue order; they must not
-// block (they may read RocksDB). A task whose prepare fails is rolled back out of
+// Threading: Enqueue is thread-safe and never blocks on I/O. `prepare` and the
+// hooks run on the committer thread, in enqueue order; `done` runs in enqueue
+// order too, on the committer thread for a batch of a few tasks and on the
+// completion thread ("commit-done") for larger ones, so the committer goes on
+// with the next batch while replies are written. None of them may block (they
+// may read RocksDB). A task whose prepare fails is rolled back out of
 // the batch and completed with that status; the rest of the batch goes on. A
 // failed write fails every task of the batch and puts the committer into a failed
 // state: later tasks complete with UNAVAILABLE (a disk that lost a synced write
@@ -76,6 +79,20 @@ class Committer {
   bool stopping_ = false;    // guarded by mu_
   bool failed_ = false;      // committer thread only
   std::thread thread_;
+
+  // Completion thread: dones of large batches, in order.
+  struct Completed {
+    std::vector<Task> tasks;
+    std::vector<absl::Status> results;
+  };
+  void RunCompletions();
+  std::mutex done_mu_;
+  std::condition_variable done_cv_;
+  std::vector<Completed> done_queue_;  // guarded by done_mu_
+  bool done_stopping_ = false;         // guarded by done_mu_
+  bool completing_ = false;            // guarded by done_mu_: a handed-off batch is running
+  std::thread done_thread_;
+
   std::atomic<uint64_t> batches_{0};
   std::atomic<uint64_t> tasks_{0};
 };
