@@ -239,7 +239,7 @@ class SubscribeReactor final
     {
       std::unique_lock<std::mutex> lock(mu_);
       if (!end_status_ && !finished_) {
-        outbox_.push_back(Outgoing{.message = std::move(msg)});
+        outbox_.push_back(Outgoing{nullptr, 0, std::move(msg)});
         WriteNextLocked(lock);
       }
     }
@@ -257,7 +257,7 @@ class SubscribeReactor final
     // sends it again after its ack deadline.
     if (outbox_.size() >= kMaxOutbox) return;
     if (subscription_ != subscription) subscription_ = subscription;
-    outbox_.push_back(Outgoing{.delivery = std::move(delivery), .attempt = attempt});
+    outbox_.push_back(Outgoing{std::move(delivery), attempt, nullptr});
     WriteNextLocked(lock);
   }
 
