@@ -545,7 +545,7 @@ void DeliveryHub::MarkDirty(Sub* sub) {
 
 void DeliveryHub::Audit(Session* s, const v1::Delivery& d, uint32_t attempt, v1::AuditEvent event) {
   const v1::Envelope& env = d.envelope();
-  v1::AuditEntry e;
+  v1::AuditEntry& e = s->sub->audit.emplace_back();  // built in place: no move per entry
   e.set_event(event);
   *e.mutable_broker_time() = google::protobuf::util::TimeUtil::GetCurrentTime();
   e.set_actor_agency_id(s->peer.agency_id);
@@ -561,7 +561,6 @@ void DeliveryHub::Audit(Session* s, const v1::Delivery& d, uint32_t attempt, v1:
   e.set_case_ref(env.case_ref());
   e.set_delivery_seq(d.seq());
   if (event == v1::AUDIT_EVENT_REDELIVERY) e.set_detail(absl::StrCat("attempt ", attempt));
-  s->sub->audit.push_back(std::move(e));
   MarkDirty(s->sub);
 }
 
@@ -588,8 +587,10 @@ void DeliveryHub::PersistDirty() {
       sub->persisted_floor = floor;
     }
     sub->new_acks.clear();
+    const size_t audit_size = sub->audit.size();
     auto audit = std::make_shared<std::vector<v1::AuditEntry>>(std::move(sub->audit));
     sub->audit.clear();
+    sub->audit.reserve(audit_size);  // the next tick is likely alike: no regrowth moves
     if (!record && put.empty() && del.empty() && audit->empty()) continue;
     committer_->Enqueue(Committer::Task{
         .prepare =

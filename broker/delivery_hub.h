@@ -50,7 +50,10 @@ struct DeliveryHubOptions {
   // the oldest (by arrival, whatever the agency) are dropped; they are then read
   // from the store when a subscription needs them. The heap held is about twice
   // the serialized size (protobuf objects, shared_ptr control blocks).
-  size_t tail_max_bytes = size_t{32} << 20;
+  // 16 MiB: at 1 KiB a delivery, 16k of them, four times the largest window
+  // (4096 in flight), so a subscription that keeps up is served from memory;
+  // about 32 MiB of heap when full. A backlog older than that drains from the store.
+  size_t tail_max_bytes = size_t{16} << 20;
   size_t tail_max_entries = 65536;
 };
 
