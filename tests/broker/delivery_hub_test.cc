@@ -387,7 +387,9 @@ TEST_F(DeliveryHubTest, UnackedIsRedeliveredWithTheNextAttemptAndAudited) {
                                   std::make_pair(v1::AUDIT_EVENT_CONSULTATION, 1u)));
   for (const auto& g : groups) {
     for (const auto& e : g) {
-      if (e.event() == v1::AUDIT_EVENT_REDELIVERY) EXPECT_EQ(e.detail(), "attempt 2");
+      if (e.event() == v1::AUDIT_EVENT_REDELIVERY) {
+        EXPECT_EQ(e.detail(), "attempt 2");
+      }
     }
   }
   absl::SleepFor(absl::Milliseconds(500));
