@@ -247,7 +247,7 @@ class SubscribeReactor final
   }
 
   // `delivery` is shared with the core and other streams: it is never copied
-  // or changed here; the write borrows its envelope (see WriteNextLocked).
+  // or changed here; the write borrows its envelope (see PrepareDeliveryLocked).
   void Deliver(std::shared_ptr<const v1::Delivery> delivery, uint32_t attempt,
                const std::string& subscription) {
     std::unique_lock<std::mutex> lock(mu_);
