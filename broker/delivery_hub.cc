@@ -39,6 +39,9 @@ constexpr absl::Duration kPersistTick = absl::Milliseconds(20);
 // A session's deadline queue is compacted (acked entries dropped) when it holds
 // more than twice its in-flight entries plus this.
 constexpr size_t kDueSlack = 1024;
+// A session's store iterator is made again after this (it pins the memtables and
+// files it was made on).
+constexpr absl::Duration kStoreIteratorMaxAge = absl::Seconds(1);
 
 }  // namespace
 
@@ -388,13 +391,15 @@ void DeliveryHub::Pump(Session* s) {
   const Tail* tail = tail_it == tails_.end() ? nullptr : &tail_it->second;
   const absl::Time now = absl::Now();
   bool scanned = false;
-  // The store is read only for what the tail does not hold; the iterator is
-  // made on first need and stays positioned on the next stored entry.
-  std::unique_ptr<rocksdb::Iterator> it;
-  std::string prefix;
-  bool seek = true;
+  // The store is read only for what the tail does not hold. The session's
+  // iterator stays positioned on the next stored entry between Pumps.
+  std::unique_ptr<rocksdb::Iterator>& it = s->store_it;
+  if (it != nullptr && now - s->store_it_made > kStoreIteratorMaxAge) it.reset();
+  bool seek = it == nullptr || !s->store_it_positioned;
+  bool remade = false;  // at most one new iterator per Pump
+  const std::string prefix = DeliveryPrefix(agency);
   while (s->scan_pos <= head_seq && s->inflight.size() < s->max_in_flight) {
-    uint64_t seq;
+    uint64_t seq = 0;
     std::shared_ptr<const v1::Delivery> d;
     if (tail != nullptr && tail->Covers(s->scan_pos)) {
       seq = s->scan_pos;
@@ -406,7 +411,10 @@ void DeliveryHub::Pump(Session* s) {
     } else {
       if (it == nullptr) {
         it.reset(store_->db()->NewIterator(rocksdb::ReadOptions(), store_->cf(Store::kDeliveries)));
-        prefix = DeliveryPrefix(agency);
+        s->store_it_head = head_seq;
+        s->store_it_made = now;
+        remade = true;
+        seek = true;
       }
       if (seek) {
         it->Seek(DeliveryKey(agency, s->scan_pos));
@@ -419,6 +427,12 @@ void DeliveryHub::Pump(Session* s) {
           stored = true;
           seq = ReadBe64(std::string_view(k.data() + prefix.size(), 8));
         }
+      }
+      if ((!stored || seq > s->store_it_head) && s->store_it_head < head_seq && !remade) {
+        // Past what the iterator can see, and more is durable since it was made.
+        if (!it->status().ok()) break;
+        it.reset();
+        continue;
       }
       if (tail != nullptr && !tail->entries.empty() && tail->first_seq > s->scan_pos &&
           tail->first_seq <= head_seq && (!stored || seq >= tail->first_seq)) {
@@ -453,6 +467,7 @@ void DeliveryHub::Pump(Session* s) {
     DropSession(s, FromRocks(it->status(), "deliveries"), /*close_sink=*/true);
     return;
   }
+  s->store_it_positioned = !seek;
   if (scanned) UpdateFloor(sub);
 }
 

@@ -37,6 +37,7 @@
 #include "broker/audit_log.h"
 #include "broker/exchange_core.h"
 #include "corridor/v1/store.pb.h"
+#include "rocksdb/iterator.h"
 
 namespace corridor::broker {
 
@@ -133,6 +134,14 @@ class DeliveryHub {
     std::map<uint64_t, Inflight> inflight;
     std::deque<Due> due;                                 // deadline order
     std::set<std::pair<absl::Time, uint64_t>> expiring;  // in flight with expires_at
+    // The deliveries CF iterator of a session draining from the store, kept
+    // across Pumps (a new one per Pump cost a NewIterator and a Seek each time).
+    // It sees the store as of store_it_made; made again when it must see
+    // further, and when older than kStoreIteratorMaxAge (it pins memtables).
+    std::unique_ptr<rocksdb::Iterator> store_it;
+    bool store_it_positioned = false;  // on the first stored entry >= scan_pos
+    uint64_t store_it_head = 0;        // the head when it was made
+    absl::Time store_it_made;
   };
   struct Sub {
     store::v1::SubscriptionRecord record;

@@ -449,5 +449,23 @@ TEST_F(DeliveryHubTest, WindowIsRespectedAcrossTailAndStore) {
               ElementsAreArray({"store-1", "store-2", "store-3", "tail-4", "tail-5", "tail-6"}));
 }
 
+TEST_F(DeliveryHubTest, StoreIteratorKeptAcrossPumpsSeesWhatBecameDurableLater) {
+  StartHub();
+  StoreRange(1, 3);
+  Advance(3);
+  SubscribeParams p = Params("ops");
+  p.max_in_flight = 2;
+  auto a = Attach(p);
+  ASSERT_TRUE(a.opened.ok());
+  ASSERT_EQ(a.sink->WaitFor(2).size(), 2u);  // the session's iterator now rests on 3
+  StoreRange(4, 6);                          // written after it was made
+  Advance(6);
+  hub_->Ack(a.session, {1, 2});
+  ASSERT_EQ(a.sink->WaitFor(4).size(), 4u);
+  hub_->Ack(a.session, {3, 4});
+  EXPECT_THAT(Ids(a.sink->WaitFor(6)),
+              ElementsAreArray({"store-1", "store-2", "store-3", "store-4", "store-5", "store-6"}));
+}
+
 }  // namespace
 }  // namespace corridor::broker
