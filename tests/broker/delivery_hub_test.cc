@@ -460,8 +460,11 @@ TEST_F(DeliveryHubTest, StoreIteratorKeptAcrossPumpsSeesWhatBecameDurableLater) 
   ASSERT_EQ(a.sink->WaitFor(2).size(), 2u);  // the session's iterator now rests on 3
   StoreRange(4, 6);                          // written after it was made
   Advance(6);
+  const absl::Time acked = absl::Now();
   hub_->Ack(a.session, {1, 2});
   ASSERT_EQ(a.sink->WaitFor(4).size(), 4u);
+  // At once, not when the old iterator ages out (kStoreIteratorMaxAge, 1 s).
+  EXPECT_LT(absl::Now() - acked, absl::Milliseconds(700));
   hub_->Ack(a.session, {3, 4});
   EXPECT_THAT(Ids(a.sink->WaitFor(6)),
               ElementsAreArray({"store-1", "store-2", "store-3", "store-4", "store-5", "store-6"}));
