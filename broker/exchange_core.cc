@@ -365,6 +365,7 @@ class ExchangeCore::Impl {
     store::v1::StoredMessage message;
     message.set_policy_version(dp->version());
     std::vector<std::pair<std::string, uint64_t>> allocated;
+    std::vector<DeliveryHub::FreshDelivery> fresh;
     absl::flat_hash_map<std::string, uint64_t> next_heads;
     std::vector<v1::AuditEntry> entries;
     {
@@ -417,6 +418,8 @@ class ExchangeCore::Impl {
       rocksdb::Status s = batch.Put(store_->cf(Store::kDeliveries), DeliveryKey(agency_id, seq),
                                     delivery.SerializeAsString());
       if (!s.ok()) return FromRocks(s, "deliveries");
+      // Handed to the hub once durable, so it need not read it back.
+      fresh.push_back({agency_id, std::make_shared<const v1::Delivery>(std::move(delivery))});
       auto* r = message.add_recipients();
       r->set_agency_id(agency_id);
       r->set_seq(seq);
@@ -452,6 +455,7 @@ class ExchangeCore::Impl {
       heads_[agency] = seq;
       dirty_heads_.insert(agency);
     }
+    for (auto& f : fresh) batch_fresh_.push_back(std::move(f));
     batch_exchanges_++;
     FillDuplicate(dedupe, st.response);
     st.response.set_duplicate(false);
@@ -530,6 +534,8 @@ class ExchangeCore::Impl {
     pending_dedupe_.clear();
     if (s.ok()) exchanges_stored_.fetch_add(batch_exchanges_, std::memory_order_relaxed);
     batch_exchanges_ = 0;
+    std::vector<DeliveryHub::FreshDelivery> fresh;
+    fresh.swap(batch_fresh_);
     if (!s.ok() || dirty_heads_.empty()) {
       dirty_heads_.clear();
       return;
@@ -538,7 +544,7 @@ class ExchangeCore::Impl {
     heads.reserve(dirty_heads_.size());
     for (const auto& a : dirty_heads_) heads.emplace_back(a, heads_[a]);
     dirty_heads_.clear();
-    hub_.HeadsAdvanced(std::move(heads));
+    hub_.HeadsAdvanced(std::move(heads), std::move(fresh));
   }
 
   const BrokerConfig config_;
@@ -555,6 +561,7 @@ class ExchangeCore::Impl {
   uint64_t next_exchange_seq_ = 1;
   absl::flat_hash_map<std::string, uint64_t> heads_;
   std::set<std::string> dirty_heads_;
+  std::vector<DeliveryHub::FreshDelivery> batch_fresh_;  // this batch's deliveries
   uint64_t batch_exchanges_ = 0;
   absl::Time last_erasure_sweep_ = absl::InfinitePast();
   absl::flat_hash_map<std::string, store::v1::DedupeRecord> pending_dedupe_;
