@@ -15,11 +15,14 @@
 namespace corridor::broker {
 namespace {
 
-bool Expired(const v1::Delivery& d, absl::Time now) {
+// When the envelope expires (it is erased then); InfiniteFuture without expires_at.
+absl::Time ExpiresAt(const v1::Delivery& d) {
+  if (!d.envelope().has_expires_at()) return absl::InfiniteFuture();
   const auto& at = d.envelope().expires_at();
-  return d.envelope().has_expires_at() &&
-         absl::FromUnixSeconds(at.seconds()) + absl::Nanoseconds(at.nanos()) <= now;
+  return absl::FromUnixSeconds(at.seconds()) + absl::Nanoseconds(at.nanos());
 }
+
+bool Expired(const v1::Delivery& d, absl::Time now) { return ExpiresAt(d) <= now; }
 
 bool Matches(const store::v1::SubscriptionRecord& rec, const v1::Delivery& d) {
   // No filters: everything queued for the agency. Filters also add routing
@@ -33,15 +36,22 @@ bool Matches(const store::v1::SubscriptionRecord& rec, const v1::Delivery& d) {
 
 constexpr absl::Duration kDeadlineTick = absl::Milliseconds(50);
 constexpr absl::Duration kPersistTick = absl::Milliseconds(20);
+// A session's deadline queue is compacted (acked entries dropped) when it holds
+// more than twice its in-flight entries plus this.
+constexpr size_t kDueSlack = 1024;
+// A session's store iterator is made again after this (it pins the memtables and
+// files it was made on).
+constexpr absl::Duration kStoreIteratorMaxAge = absl::Seconds(1);
 
 }  // namespace
 
 DeliveryHub::DeliveryHub(Store* store, Committer* committer, FiltersChanged on_filters_changed,
-                         AuditAppender audit_append)
+                         AuditAppender audit_append, Options options)
     : store_(store),
       committer_(committer),
       on_filters_changed_(std::move(on_filters_changed)),
-      audit_append_(std::move(audit_append)) {}
+      audit_append_(std::move(audit_append)),
+      options_(options) {}
 
 DeliveryHub::~DeliveryHub() { Stop(); }
 
@@ -125,13 +135,53 @@ void DeliveryHub::CloseStreams() {
 }
 
 void DeliveryHub::HeadsAdvanced(std::vector<std::pair<std::string, uint64_t>> heads,
-                                std::vector<FreshDelivery> /*fresh*/) {
-  Post([this, heads = std::move(heads)] {
+                                std::vector<FreshDelivery> fresh) {
+  Post([this, heads = std::move(heads), fresh = std::move(fresh)]() mutable {
     for (const auto& [agency, head] : heads) {
       uint64_t& h = heads_[agency];
       h = std::max(h, head);
     }
+    for (FreshDelivery& f : fresh) {
+      if (f.delivery != nullptr) AddToTail(f.agency_id, std::move(f.delivery));
+    }
   });
+}
+
+void DeliveryHub::AddToTail(const std::string& agency, std::shared_ptr<const v1::Delivery> d) {
+  const uint64_t seq = d->seq();
+  if (seq == 0) return;  // not numbered: nothing to serve it as
+  Tail& t = tails_[agency];
+  if (!t.entries.empty()) {
+    const uint64_t next = t.first_seq + t.entries.size();
+    if (seq < next) return;  // already held
+    if (seq > next) {
+      // A gap (some deliveries were not handed over): the tail must stay a run,
+      // so it restarts here; the ones before are read from the store.
+      for (const TailEntry& e : t.entries) tail_bytes_ -= e.bytes;
+      tail_entries_ -= t.entries.size();
+      t.entries.clear();
+    }
+  }
+  if (t.entries.empty()) t.first_seq = seq;
+  const size_t bytes = d->ByteSizeLong();
+  t.entries.push_back(TailEntry{std::move(d), bytes, ++tail_arrivals_});
+  tail_bytes_ += bytes;
+  ++tail_entries_;
+  while (tail_bytes_ > options_.tail_max_bytes || tail_entries_ > options_.tail_max_entries) {
+    // Drop the oldest arrival. Agencies are few (the registry), so a scan is fine.
+    Tail* oldest = nullptr;
+    for (auto& [a, other] : tails_) {
+      if (other.entries.empty()) continue;
+      if (oldest == nullptr || other.entries.front().arrival < oldest->entries.front().arrival) {
+        oldest = &other;
+      }
+    }
+    if (oldest == nullptr) break;
+    tail_bytes_ -= oldest->entries.front().bytes;
+    --tail_entries_;
+    oldest->entries.pop_front();
+    ++oldest->first_seq;
+  }
 }
 
 uint64_t DeliveryHub::Attach(const PeerIdentity& peer, SubscribeParams params,
@@ -165,11 +215,11 @@ void DeliveryHub::Ack(uint64_t session, std::vector<uint64_t> seqs) {
     for (uint64_t seq : seqs) {
       auto inflight = s->inflight.find(seq);
       if (inflight == s->inflight.end()) continue;  // unknown, repeated or not ours
-      Audit(s, *inflight->second.delivery, v1::AUDIT_EVENT_CONSULTATION);
-      s->inflight.erase(inflight);
+      Audit(s, *inflight->second.delivery, inflight->second.attempt, v1::AUDIT_EVENT_CONSULTATION);
+      EraseInflight(s, inflight);
       if (seq >= sub->record.ack_floor() && sub->acked.insert(seq).second) {
         sub->new_acks.push_back(seq);
-        sub->dirty = true;
+        MarkDirty(sub);
       }
     }
     UpdateFloor(sub);
@@ -221,6 +271,7 @@ DeliveryHub::Session* DeliveryHub::FindSession(uint64_t id) {
 
 void DeliveryHub::DropSession(Session* s, const absl::Status& why, bool close_sink) {
   if (close_sink && s->sink) s->sink->Close(why);
+  inflight_total_ -= s->inflight.size();
   if (s->sub != nullptr && s->sub->session == s) {
     s->sub->session = nullptr;
     UpdateFloor(s->sub);
@@ -336,59 +387,147 @@ void DeliveryHub::Pump(Session* s) {
   const std::string& agency = sub->record.agency_id();
   const uint64_t head_seq = head(agency);
   if (s->scan_pos > head_seq || s->inflight.size() >= s->max_in_flight) return;
-  const std::string prefix = DeliveryPrefix(agency);
-  std::unique_ptr<rocksdb::Iterator> it(
-      store_->db()->NewIterator(rocksdb::ReadOptions(), store_->cf(Store::kDeliveries)));
+  auto tail_it = tails_.find(agency);
+  const Tail* tail = tail_it == tails_.end() ? nullptr : &tail_it->second;
   const absl::Time now = absl::Now();
   bool scanned = false;
-  for (it->Seek(DeliveryKey(agency, s->scan_pos));
-       it->Valid() && s->inflight.size() < s->max_in_flight; it->Next()) {
-    rocksdb::Slice k = it->key();
-    if (!k.starts_with(prefix) || k.size() != prefix.size() + 8) break;
-    uint64_t seq = ReadBe64(std::string_view(k.data() + prefix.size(), 8));
-    if (seq > head_seq) break;  // not yet acknowledged to its sender
-    s->scan_pos = seq + 1;
-    scanned = true;
-    if (!s->replay && (seq < sub->record.ack_floor() || sub->acked.count(seq))) continue;
-    auto d = std::make_shared<v1::Delivery>();
-    if (!d->ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-      // A record we cannot read is never silently skipped: the stream ends and the
-      // operator sees why; the delivery stays queued.
-      DropSession(s, absl::DataLossError(absl::StrCat("delivery ", seq, " is unreadable")),
-                  /*close_sink=*/true);
-      return;
+  // The store is read only for what the tail does not hold. The session's
+  // iterator stays positioned on the next stored entry between Pumps.
+  std::unique_ptr<rocksdb::Iterator>& it = s->store_it;
+  if (it != nullptr && now - s->store_it_made > kStoreIteratorMaxAge) it.reset();
+  bool seek = it == nullptr || !s->store_it_positioned;
+  bool remade = false;  // at most one new iterator per Pump
+  const std::string prefix = DeliveryPrefix(agency);
+  while (s->scan_pos <= head_seq && s->inflight.size() < s->max_in_flight) {
+    uint64_t seq = 0;
+    std::shared_ptr<const v1::Delivery> d;
+    if (tail != nullptr && tail->Covers(s->scan_pos)) {
+      seq = s->scan_pos;
+      s->scan_pos = seq + 1;
+      scanned = true;
+      seek = true;  // the iterator (if any) is behind now
+      if (!s->replay && (seq < sub->record.ack_floor() || sub->acked.count(seq))) continue;
+      d = tail->entries[seq - tail->first_seq].delivery;
+    } else {
+      if (it == nullptr) {
+        it.reset(store_->db()->NewIterator(rocksdb::ReadOptions(), store_->cf(Store::kDeliveries)));
+        s->store_it_head = head_seq;
+        s->store_it_made = now;
+        remade = true;
+        seek = true;
+      }
+      if (seek) {
+        it->Seek(DeliveryKey(agency, s->scan_pos));
+        seek = false;
+      }
+      bool stored = false;
+      if (it->Valid()) {
+        rocksdb::Slice k = it->key();
+        if (k.starts_with(prefix) && k.size() == prefix.size() + 8) {
+          stored = true;
+          seq = ReadBe64(std::string_view(k.data() + prefix.size(), 8));
+        }
+      }
+      if ((!stored || seq > s->store_it_head) && s->store_it_head < head_seq && !remade) {
+        // Past what the iterator can see, and more is durable since it was made.
+        if (!it->status().ok()) break;
+        it.reset();
+        continue;
+      }
+      if (tail != nullptr && !tail->entries.empty() && tail->first_seq > s->scan_pos &&
+          tail->first_seq <= head_seq && (!stored || seq >= tail->first_seq)) {
+        // Nothing stored below the tail from here: go on from the tail.
+        s->scan_pos = tail->first_seq;
+        scanned = true;
+        continue;
+      }
+      if (!stored || seq > head_seq) break;  // seq > head: not yet acknowledged to its sender
+      s->scan_pos = seq + 1;
+      scanned = true;
+      if (!s->replay && (seq < sub->record.ack_floor() || sub->acked.count(seq))) {
+        it->Next();
+        continue;
+      }
+      auto parsed = std::make_shared<v1::Delivery>();
+      if (!parsed->ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+        // A record we cannot read is never silently skipped: the stream ends and the
+        // operator sees why; the delivery stays queued.
+        DropSession(s, absl::DataLossError(absl::StrCat("delivery ", seq, " is unreadable")),
+                    /*close_sink=*/true);
+        return;
+      }
+      parsed->set_seq(seq);  // the key is the truth; stored values need not carry it
+      d = std::move(parsed);
+      it->Next();
     }
     if (!Matches(sub->record, *d) || Expired(*d, now)) continue;  // expired: being erased
-    d->set_seq(seq);  // the key is the truth; stored values need not carry it
-    d->set_attempt(1);
-    d->set_subscription(sub->record.name());
-    s->inflight[seq] = Inflight{now + s->ack_deadline, 1, d};
-    s->sink->Send(std::move(d));
+    SendFirst(s, seq, std::move(d), now);
   }
-  if (!it->status().ok()) {
+  if (it != nullptr && !it->status().ok()) {
     DropSession(s, FromRocks(it->status(), "deliveries"), /*close_sink=*/true);
     return;
   }
+  s->store_it_positioned = !seek;
   if (scanned) UpdateFloor(sub);
+}
+
+void DeliveryHub::SendFirst(Session* s, uint64_t seq, std::shared_ptr<const v1::Delivery> d,
+                            absl::Time now) {
+  auto [it, inserted] = s->inflight.try_emplace(seq);
+  if (!inserted) {
+    EraseInflight(s, it);
+    it = s->inflight.try_emplace(seq).first;
+  }
+  ++inflight_total_;
+  Inflight& inf = it->second;
+  inf.deadline = now + s->ack_deadline;
+  inf.expires = ExpiresAt(*d);
+  inf.attempt = 1;
+  inf.delivery = d;
+  if (inf.expires != absl::InfiniteFuture()) s->expiring.emplace(inf.expires, seq);
+  s->due.push_back(Due{inf.deadline, seq, 1});
+  if (s->due.size() > 2 * s->inflight.size() + kDueSlack) {
+    std::erase_if(s->due, [s](const Due& due) {
+      auto f = s->inflight.find(due.seq);
+      return f == s->inflight.end() || f->second.attempt != due.attempt;
+    });
+  }
+  s->sink->Send(std::move(d), 1, s->sub->record.name());
+}
+
+void DeliveryHub::EraseInflight(Session* s, std::map<uint64_t, Inflight>::iterator it) {
+  if (it->second.expires != absl::InfiniteFuture()) {
+    s->expiring.erase({it->second.expires, it->first});
+  }
+  s->inflight.erase(it);  // its Due entry is dropped when it reaches the front
+  --inflight_total_;
 }
 
 void DeliveryHub::Redeliver(absl::Time now) {
   for (auto& [id, session] : sessions_) {
     Session* s = session.get();
     if (!s->ready) continue;
-    for (auto it = s->inflight.begin(); it != s->inflight.end();) {
-      if (Expired(*it->second.delivery, now)) {
-        it = s->inflight.erase(it);  // erased (or about to be): never sent again
-        continue;
+    // Expired (erased, or about to be): never sent again.
+    while (!s->expiring.empty() && s->expiring.begin()->first <= now) {
+      auto inflight = s->inflight.find(s->expiring.begin()->second);
+      if (inflight != s->inflight.end()) {
+        EraseInflight(s, inflight);
+      } else {
+        s->expiring.erase(s->expiring.begin());
       }
-      Inflight& inf = (it++)->second;
-      if (inf.deadline > now) continue;
-      auto again = std::make_shared<v1::Delivery>(*inf.delivery);
-      again->set_attempt(++inf.attempt);
+    }
+    // Only what was queued before this pass: a redelivery goes to the back.
+    for (size_t n = s->due.size(); n > 0 && s->due.front().deadline <= now; --n) {
+      const Due due = s->due.front();
+      s->due.pop_front();
+      auto inflight = s->inflight.find(due.seq);
+      if (inflight == s->inflight.end() || inflight->second.attempt != due.attempt) continue;
+      Inflight& inf = inflight->second;
+      ++inf.attempt;
       inf.deadline = now + s->ack_deadline;
-      Audit(s, *again, v1::AUDIT_EVENT_REDELIVERY);
-      inf.delivery = again;
-      s->sink->Send(std::move(again));
+      s->due.push_back(Due{inf.deadline, due.seq, inf.attempt});
+      Audit(s, *inf.delivery, inf.attempt, v1::AUDIT_EVENT_REDELIVERY);
+      s->sink->Send(inf.delivery, inf.attempt, s->sub->record.name());
     }
   }
 }
@@ -410,12 +549,18 @@ void DeliveryHub::UpdateFloor(Sub* sub) {
   if (floor == sub->record.ack_floor()) return;
   sub->record.set_ack_floor(floor);
   sub->acked.erase(sub->acked.begin(), sub->acked.lower_bound(floor));
-  sub->dirty = true;
+  MarkDirty(sub);
 }
 
-void DeliveryHub::Audit(Session* s, const v1::Delivery& d, v1::AuditEvent event) {
+void DeliveryHub::MarkDirty(Sub* sub) {
+  if (sub->dirty) return;
+  sub->dirty = true;
+  dirty_.push_back(sub);
+}
+
+void DeliveryHub::Audit(Session* s, const v1::Delivery& d, uint32_t attempt, v1::AuditEvent event) {
   const v1::Envelope& env = d.envelope();
-  v1::AuditEntry e;
+  v1::AuditEntry& e = s->sub->audit.emplace_back();  // built in place: no move per entry
   e.set_event(event);
   *e.mutable_broker_time() = google::protobuf::util::TimeUtil::GetCurrentTime();
   e.set_actor_agency_id(s->peer.agency_id);
@@ -430,14 +575,14 @@ void DeliveryHub::Audit(Session* s, const v1::Delivery& d, v1::AuditEvent event)
   e.set_handling_code(env.handling_code());
   e.set_case_ref(env.case_ref());
   e.set_delivery_seq(d.seq());
-  if (event == v1::AUDIT_EVENT_REDELIVERY) e.set_detail(absl::StrCat("attempt ", d.attempt()));
-  s->sub->audit.push_back(std::move(e));
-  s->sub->dirty = true;
+  if (event == v1::AUDIT_EVENT_REDELIVERY) e.set_detail(absl::StrCat("attempt ", attempt));
+  MarkDirty(s->sub);
 }
 
 void DeliveryHub::PersistDirty() {
-  for (auto& [key, sub] : subs_) {
-    if (!sub->dirty) continue;
+  std::vector<Sub*> dirty;
+  dirty.swap(dirty_);
+  for (Sub* sub : dirty) {
     sub->dirty = false;
     const uint64_t floor = sub->record.ack_floor();
     // Ack keys exist only for acks above the floor: in-order acks never touch
@@ -457,13 +602,15 @@ void DeliveryHub::PersistDirty() {
       sub->persisted_floor = floor;
     }
     sub->new_acks.clear();
+    const size_t audit_size = sub->audit.size();
     auto audit = std::make_shared<std::vector<v1::AuditEntry>>(std::move(sub->audit));
     sub->audit.clear();
+    sub->audit.reserve(audit_size);  // the next tick is likely alike: no regrowth moves
     if (!record && put.empty() && del.empty() && audit->empty()) continue;
     committer_->Enqueue(Committer::Task{
         .prepare =
-            [this, agency = key.first, name = key.second, record, put = std::move(put),
-             del = std::move(del), audit](rocksdb::WriteBatch& batch) {
+            [this, agency = sub->record.agency_id(), name = sub->record.name(), record,
+             put = std::move(put), del = std::move(del), audit](rocksdb::WriteBatch& batch) {
               rocksdb::Status s;
               if (record) {
                 s = batch.Put(store_->cf(Store::kSubscriptions), SubscriptionKey(agency, name),
@@ -477,11 +624,9 @@ void DeliveryHub::PersistDirty() {
               }
               if (!s.ok()) return FromRocks(s, "acks");
               // Last: nothing after this may fail, or the in-memory tree would run
-              // ahead of the rolled-back batch.
-              for (auto& entry : *audit) {
-                std::vector<v1::AuditEntry> one{std::move(entry)};
-                audit_append_(one, batch);
-              }
+              // ahead of the rolled-back batch. One group for the tick: an entry
+              // per acked or redelivered delivery, one Append.
+              audit_append_(*audit, batch);
               return absl::OkStatus();
             },
         .done = [](absl::Status) {},  // a lost ack means a redelivery, never a loss
@@ -494,14 +639,10 @@ void DeliveryHub::Run() {
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
-      bool has_inflight = false;
-      for (const auto& [id, s] : sessions_) has_inflight = has_inflight || !s->inflight.empty();
-      bool has_dirty = false;
-      for (const auto& [key, sub] : subs_) has_dirty = has_dirty || sub->dirty;
-      if (has_dirty) {
+      if (!dirty_.empty()) {
         cv_.wait_for(lock, absl::ToChronoMilliseconds(kPersistTick),
                      [&] { return stopping_ || !queue_.empty(); });
-      } else if (has_inflight) {
+      } else if (inflight_total_ > 0) {
         cv_.wait_for(lock, absl::ToChronoMilliseconds(kDeadlineTick),
                      [&] { return stopping_ || !queue_.empty(); });
       } else {
@@ -540,6 +681,7 @@ void DeliveryHub::Run() {
     if (s->sub) s->sub->session = nullptr;
   }
   sessions_.clear();
+  inflight_total_ = 0;
   PersistDirty();
 }
 

@@ -8,6 +8,14 @@
 // acked or not for it) plus the acked seqs above the floor. At most one stream is
 // attached to a subscription; a newer attach takes it over.
 //
+// The tail: the hub keeps the latest fresh deliveries of every agency in memory
+// (those HeadsAdvanced hands over), bounded by Options (oldest dropped first), and
+// serves a subscription from it while the run it needs is there; anything older
+// or missing is read from the deliveries CF. Both give the same deliveries in the
+// same order: the tail only saves the read and the parse. One immutable
+// v1::Delivery is shared by the tail, every subscription's in-flight entry and
+// every attempt; sinks get attempt and subscription beside it.
+//
 // Threading: one hub thread owns all subscription and session state. Public
 // methods post work to it and return at once; callbacks and sinks run on it.
 // Durable changes go through the Committer. Internal to broker/.
@@ -29,11 +37,26 @@
 #include "broker/audit_log.h"
 #include "broker/exchange_core.h"
 #include "corridor/v1/store.pb.h"
+#include "rocksdb/iterator.h"
 
 namespace corridor::broker {
 
 class Committer;
 class Store;
+
+// How much the hub keeps in memory (see "The tail" above).
+struct DeliveryHubOptions {
+  // Bound on the in-memory tail, over all agencies together: the serialized
+  // size (ByteSizeLong) of the deliveries held, and their number. Past either,
+  // the oldest (by arrival, whatever the agency) are dropped; they are then read
+  // from the store when a subscription needs them. The heap held is about twice
+  // the serialized size (protobuf objects, shared_ptr control blocks).
+  // 16 MiB: at 1 KiB a delivery, 16k of them, four times the largest window
+  // (4096 in flight), so a subscription that keeps up is served from memory;
+  // about 32 MiB of heap when full. A backlog older than that drains from the store.
+  size_t tail_max_bytes = size_t{16} << 20;
+  size_t tail_max_entries = 65536;
+};
 
 class DeliveryHub {
  public:
@@ -46,8 +69,10 @@ class DeliveryHub {
   using AuditAppender =
       std::function<void(std::vector<v1::AuditEntry>& entries, rocksdb::WriteBatch& batch)>;
 
+  using Options = DeliveryHubOptions;
+
   DeliveryHub(Store* store, Committer* committer, FiltersChanged on_filters_changed,
-              AuditAppender audit_append);
+              AuditAppender audit_append, Options options = {});
   ~DeliveryHub();
 
   // Before Start(): loads persisted subscriptions and acks, and the queue heads.
@@ -84,8 +109,17 @@ class DeliveryHub {
   struct Sub;
   struct Inflight {
     absl::Time deadline;
+    absl::Time expires = absl::InfiniteFuture();  // the envelope's expires_at
     uint32_t attempt = 1;
-    std::shared_ptr<const v1::Delivery> delivery;
+    std::shared_ptr<const v1::Delivery> delivery;  // shared, immutable, seq set
+  };
+  // A (re)send waiting for its ack deadline. A session's ack deadline is fixed,
+  // so these are queued in deadline order; entries whose delivery was acked (or
+  // sent again since) are dropped when they reach the front, or compacted away.
+  struct Due {
+    absl::Time deadline;
+    uint64_t seq;
+    uint32_t attempt;
   };
   struct Session {
     uint64_t id = 0;
@@ -98,15 +132,25 @@ class DeliveryHub {
     uint32_t max_in_flight = 256;
     absl::Duration ack_deadline = absl::Seconds(30);
     std::map<uint64_t, Inflight> inflight;
+    std::deque<Due> due;                                 // deadline order
+    std::set<std::pair<absl::Time, uint64_t>> expiring;  // in flight with expires_at
+    // The deliveries CF iterator of a session draining from the store, kept
+    // across Pumps (a new one per Pump cost a NewIterator and a Seek each time).
+    // It sees the store as of store_it_made; made again when it must see
+    // further, and when older than kStoreIteratorMaxAge (it pins memtables).
+    std::unique_ptr<rocksdb::Iterator> store_it;
+    bool store_it_positioned = false;  // on the first stored entry >= scan_pos
+    uint64_t store_it_head = 0;        // the head when it was made
+    absl::Time store_it_made;
   };
   struct Sub {
     store::v1::SubscriptionRecord record;
-    std::set<uint64_t> acked;                                      // acked seqs >= record.ack_floor
-    std::vector<uint64_t> new_acks;                                // acked since the last persist
-    std::vector<v1::AuditEntry> audit;                             // to record with them
-    bool dirty = false;                                            // floor or acks to persist
-    std::set<uint64_t> persisted_acks;                             // ack keys on disk
-    uint64_t persisted_floor = 0;                                  // the floor in the stored record
+    std::set<uint64_t> acked;           // acked seqs >= record.ack_floor
+    std::vector<uint64_t> new_acks;     // acked since the last persist
+    std::vector<v1::AuditEntry> audit;  // to record with them
+    bool dirty = false;                 // floor, acks or audit entries to persist (then in dirty_)
+    std::set<uint64_t> persisted_acks;  // ack keys on disk
+    uint64_t persisted_floor = 0;       // the floor in the stored record
     Session* session = nullptr;
   };
 
@@ -117,9 +161,15 @@ class DeliveryHub {
                 std::shared_ptr<DeliverySink> sink, ExchangeCore::OpenCallback opened);
   void Activate(Session* s, ExchangeCore::OpenCallback opened, bool created);
   void Pump(Session* s);
+  // Sends `d` (seq `seq`) to s as attempt 1 and tracks it in flight.
+  void SendFirst(Session* s, uint64_t seq, std::shared_ptr<const v1::Delivery> d, absl::Time now);
+  void EraseInflight(Session* s, std::map<uint64_t, Inflight>::iterator it);
   void Redeliver(absl::Time now);
   void UpdateFloor(Sub* sub);
-  void Audit(Session* s, const v1::Delivery& d, v1::AuditEvent event);
+  void MarkDirty(Sub* sub);
+  void Audit(Session* s, const v1::Delivery& d, uint32_t attempt, v1::AuditEvent event);
+  // Adds fresh deliveries of one agency to its tail, then enforces the bound.
+  void AddToTail(const std::string& agency, std::shared_ptr<const v1::Delivery> d);
   void PersistDirty();
   Session* FindSession(uint64_t id);
   void DropSession(Session* s, const absl::Status& why, bool close_sink);
@@ -128,6 +178,7 @@ class DeliveryHub {
   Committer* const committer_;
   const FiltersChanged on_filters_changed_;
   const AuditAppender audit_append_;
+  const Options options_;
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -140,6 +191,25 @@ class DeliveryHub {
   std::map<std::pair<std::string, std::string>, std::unique_ptr<Sub>> subs_;
   absl::flat_hash_map<uint64_t, std::unique_ptr<Session>> sessions_;
   absl::flat_hash_map<std::string, uint64_t> heads_;
+  // An agency's tail: deliveries of seqs first_seq, first_seq + 1, ... (no gaps).
+  struct TailEntry {
+    std::shared_ptr<const v1::Delivery> delivery;
+    size_t bytes = 0;
+    uint64_t arrival = 0;  // global arrival order, for dropping the oldest
+  };
+  struct Tail {
+    uint64_t first_seq = 0;
+    std::deque<TailEntry> entries;
+    bool Covers(uint64_t seq) const {
+      return !entries.empty() && seq >= first_seq && seq - first_seq < entries.size();
+    }
+  };
+  absl::flat_hash_map<std::string, Tail> tails_;
+  size_t tail_bytes_ = 0;
+  size_t tail_entries_ = 0;
+  uint64_t tail_arrivals_ = 0;
+  std::vector<Sub*> dirty_;    // subs with dirty set, in marking order
+  size_t inflight_total_ = 0;  // over all sessions
   absl::Time next_deadline_check_ = absl::InfinitePast();
   absl::Time next_persist_ = absl::InfinitePast();
 };

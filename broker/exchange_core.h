@@ -40,7 +40,12 @@ class DeliverySink {
   virtual ~DeliverySink() = default;
   // One delivery (or a redelivery, attempt > 1). At most max_in_flight unacked
   // deliveries are outstanding per sink, plus redeliveries of those.
-  virtual void Send(std::shared_ptr<const v1::Delivery> delivery) = 0;
+  // `delivery` is shared and immutable: the same object goes to every
+  // subscription and every attempt, its seq() is set, and its attempt() and
+  // subscription() are not meaningful. What the client sees is `delivery` with
+  // attempt = `attempt` and subscription = `subscription`.
+  virtual void Send(std::shared_ptr<const v1::Delivery> delivery, uint32_t attempt,
+                    const std::string& subscription) = 0;
   // The core is done with this sink: taken over by a newer stream of the same
   // subscription, or the broker is stopping. No Send follows.
   virtual void Close(const absl::Status& why) = 0;

@@ -167,7 +167,8 @@ class SubscribeReactor;
 class StreamSink final : public DeliverySink {
  public:
   explicit StreamSink(SubscribeReactor* reactor) : reactor_(reactor) {}
-  void Send(std::shared_ptr<const v1::Delivery> delivery) override;
+  void Send(std::shared_ptr<const v1::Delivery> delivery, uint32_t attempt,
+            const std::string& subscription) override;
   void Close(const absl::Status& why) override;
   void Opened(absl::StatusOr<v1::SubscriptionOpened> opened);
   void Detach() {
@@ -187,6 +188,7 @@ class SubscribeReactor final
       : core_(core), peer_(std::move(peer)), sink_(std::make_shared<StreamSink>(this)) {
     StartRead(&request_);
   }
+  ~SubscribeReactor() override { ReleaseBorrowed(); }
 
   void OnReadDone(bool ok) override {
     if (!ok) {
@@ -232,6 +234,7 @@ class SubscribeReactor final
   void OnWriteDone(bool ok) override {
     std::unique_lock<std::mutex> lock(mu_);
     writing_ = false;
+    ReleaseBorrowed();
     outbox_.pop_front();
     if (!ok) {
       outbox_.clear();
@@ -259,21 +262,29 @@ class SubscribeReactor final
     }
     auto msg = std::make_unique<v1::SubscribeResponse>();
     *msg->mutable_opened() = std::move(*opened);
-    Enqueue(std::move(msg));
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (!end_status_ && !finished_) {
+        outbox_.push_back(Outgoing{nullptr, 0, std::move(msg)});
+        WriteNextLocked(lock);
+      }
+    }
     if (!Ending()) StartRead(&request_);
   }
 
-  void Deliver(std::shared_ptr<const v1::Delivery> delivery) {
-    {
-      // A client that stops reading must not grow the broker: beyond this, a
-      // (re)delivery is dropped here; the core still holds it in flight and
-      // sends it again after its ack deadline.
-      std::lock_guard<std::mutex> lock(mu_);
-      if (outbox_.size() >= kMaxOutbox) return;
-    }
-    auto msg = std::make_unique<v1::SubscribeResponse>();
-    *msg->mutable_delivery() = *delivery;
-    Enqueue(std::move(msg));
+  // `delivery` is shared with the core and other streams: it is never copied
+  // or changed here; the write borrows its envelope (see PrepareDeliveryLocked).
+  void Deliver(std::shared_ptr<const v1::Delivery> delivery, uint32_t attempt,
+               const std::string& subscription) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (end_status_ || finished_) return;
+    // A client that stops reading must not grow the broker: beyond this, a
+    // (re)delivery is dropped here; the core still holds it in flight and
+    // sends it again after its ack deadline.
+    if (outbox_.size() >= kMaxOutbox) return;
+    if (subscription_ != subscription) subscription_ = subscription;
+    outbox_.push_back(Outgoing{std::move(delivery), attempt, nullptr});
+    WriteNextLocked(lock);
   }
 
   void EndStream(grpc::Status status) {
@@ -289,11 +300,41 @@ class SubscribeReactor final
     return finished_ || end_status_.has_value();
   }
 
-  void Enqueue(std::unique_ptr<v1::SubscribeResponse> msg) {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (end_status_ || finished_) return;
-    outbox_.push_back(std::move(msg));
-    WriteNextLocked(lock);
+  // One queued response: a delivery (shared, with this stream's attempt) or
+  // another message (the opened reply).
+  struct Outgoing {
+    std::shared_ptr<const v1::Delivery> delivery;
+    uint32_t attempt = 0;
+    std::unique_ptr<v1::SubscribeResponse> message;
+  };
+
+  // Fills write_msg_ for `out`: the small fields are set, the envelope is the
+  // shared delivery's own (unsafe_arena_set_allocated_envelope on a heap
+  // message: no copy, no ownership; serializing only reads it, and protobuf's
+  // cached sizes are atomic). Released by ReleaseBorrowed once written.
+  // Called with mu_ held and no write in flight.
+  const v1::SubscribeResponse* PrepareDeliveryLocked(const Outgoing& out) {
+    const v1::Delivery& d = *out.delivery;
+    v1::Delivery* w = write_msg_.mutable_delivery();
+    w->set_seq(d.seq());
+    if (d.has_envelope()) {
+      w->unsafe_arena_set_allocated_envelope(const_cast<v1::Envelope*>(&d.envelope()));
+      borrowed_ = true;
+    } else {
+      w->clear_envelope();
+    }
+    *w->mutable_redacted_fields() = d.redacted_fields();
+    w->set_attempt(out.attempt);
+    w->set_subscription(subscription_);
+    w->set_addressed(d.addressed());
+    return &write_msg_;
+  }
+
+  // Gives the borrowed envelope back (never deleted by write_msg_).
+  void ReleaseBorrowed() {
+    if (!borrowed_) return;
+    borrowed_ = false;
+    write_msg_.mutable_delivery()->unsafe_arena_release_envelope();
   }
 
   void WriteNextLocked(std::unique_lock<std::mutex>& lock) {
@@ -309,7 +350,9 @@ class SubscribeReactor final
     }
     if (outbox_.empty()) return;
     writing_ = true;
-    const v1::SubscribeResponse* msg = outbox_.front().get();
+    const Outgoing& out = outbox_.front();
+    const v1::SubscribeResponse* msg =
+        out.delivery ? PrepareDeliveryLocked(out) : out.message.get();
     lock.unlock();
     StartWrite(msg);  // no buffer_hint: see SubmitStreamReactor::WriteNextLocked
   }
@@ -321,15 +364,19 @@ class SubscribeReactor final
   bool opened_requested_ = false;  // reads are serial, so no lock
   std::mutex mu_;
   uint64_t session_ = 0;
-  std::deque<std::unique_ptr<v1::SubscribeResponse>> outbox_;
+  std::deque<Outgoing> outbox_;
+  std::string subscription_;         // the name deliveries carry
+  v1::SubscribeResponse write_msg_;  // the delivery being written (one at a time)
+  bool borrowed_ = false;            // write_msg_ holds a shared delivery's envelope
   bool writing_ = false;
   bool finished_ = false;
   std::optional<grpc::Status> end_status_;
 };
 
-void StreamSink::Send(std::shared_ptr<const v1::Delivery> delivery) {
+void StreamSink::Send(std::shared_ptr<const v1::Delivery> delivery, uint32_t attempt,
+                      const std::string& subscription) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (reactor_ != nullptr) reactor_->Deliver(std::move(delivery));
+  if (reactor_ != nullptr) reactor_->Deliver(std::move(delivery), attempt, subscription);
 }
 
 void StreamSink::Close(const absl::Status& why) {

@@ -27,9 +27,12 @@ using ::testing::UnorderedElementsAre;
 
 class RecordingSink : public DeliverySink {
  public:
-  void Send(std::shared_ptr<const v1::Delivery> d) override {
+  void Send(std::shared_ptr<const v1::Delivery> d, uint32_t attempt,
+            const std::string& subscription) override {
     std::lock_guard<std::mutex> lock(mu_);
     got_.push_back(*d);
+    got_.back().set_attempt(attempt);
+    got_.back().set_subscription(subscription);
     cv_.notify_all();
   }
   void Close(const absl::Status& why) override {

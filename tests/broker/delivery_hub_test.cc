@@ -1,0 +1,474 @@
+// DeliveryHub on its own: real RocksDB in a temp dir and a real Committer; the
+// test plays the exchange core (writes deliveries, advances heads, hands fresh
+// deliveries over). A delivery's envelope exchange_id says where the hub got it:
+// "tail-N" is only ever handed over as fresh, "store-N" only ever written to the
+// deliveries CF, so each test sees which path served what.
+#include "broker/delivery_hub.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "broker/committer.h"
+#include "broker/store.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/time_util.h"
+#include "gtest/gtest.h"
+#include "tests/testing/envelopes.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
+
+namespace corridor::broker {
+namespace {
+
+using ::corridor::testing::SampleTipOff;
+using ::corridor::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::ElementsAreArray;
+
+constexpr char kAgency[] = "zs-customs";
+
+class RecordingSink : public DeliverySink {
+ public:
+  void Send(std::shared_ptr<const v1::Delivery> d, uint32_t attempt,
+            const std::string& subscription) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    shared_.push_back(d);
+    got_.push_back(*d);
+    got_.back().set_attempt(attempt);
+    got_.back().set_subscription(subscription);
+    cv_.notify_all();
+  }
+  void Close(const absl::Status& why) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = why;
+    cv_.notify_all();
+  }
+  // Waits until `n` deliveries arrived (or 10 s); returns all so far.
+  std::vector<v1::Delivery> WaitFor(size_t n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(10), [&] { return got_.size() >= n; });
+    return got_;
+  }
+  std::vector<v1::Delivery> got() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return got_;
+  }
+  std::vector<std::shared_ptr<const v1::Delivery>> shared() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return shared_;
+  }
+  absl::Status WaitClosed() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(10), [&] { return closed_.has_value(); });
+    return closed_.value_or(absl::DeadlineExceededError("not closed"));
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<v1::Delivery> got_;
+  std::vector<std::shared_ptr<const v1::Delivery>> shared_;
+  std::optional<absl::Status> closed_;
+};
+
+PeerIdentity Customs() {
+  PeerIdentity p;
+  p.role = PeerRole::kAgency;
+  p.agency_id = kAgency;
+  p.node = "node1";
+  p.spiffe_id = "spiffe://zhongshan.corridor/agency/zs-customs/node1";
+  return p;
+}
+
+// A delivery as the core makes it; `source` ("tail" or "store") goes into its
+// exchange_id.
+v1::Delivery MakeDelivery(const std::string& source, uint64_t seq,
+                          const std::string& topic = "smuggling.frozen_goods",
+                          bool addressed = true) {
+  v1::Delivery d;
+  *d.mutable_envelope() = SampleTipOff(absl::StrCat("m-", seq), topic);
+  d.mutable_envelope()->set_exchange_id(absl::StrCat(source, "-", seq));
+  d.set_addressed(addressed);
+  return d;
+}
+
+std::vector<std::string> Ids(const std::vector<v1::Delivery>& got) {
+  std::vector<std::string> out;
+  for (const auto& d : got) out.push_back(d.envelope().exchange_id());
+  return out;
+}
+
+class DeliveryHubTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = Store::Open(dir_.path() / "data");
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+    committer_ = std::make_unique<Committer>(store_.get(), Committer::Hooks{});
+    committer_->Start();
+  }
+  void TearDown() override {
+    if (hub_) hub_->Stop();
+    committer_->Stop();
+  }
+
+  void StartHub(DeliveryHub::Options options = {}) {
+    hub_ = std::make_unique<DeliveryHub>(
+        store_.get(), committer_.get(),
+        [](const std::string&, const std::string&, const std::vector<std::string>&) {},
+        [this](std::vector<v1::AuditEntry>& entries, rocksdb::WriteBatch&) {
+          std::lock_guard<std::mutex> lock(audit_mu_);
+          audit_groups_.push_back(entries);
+        },
+        options);
+    ASSERT_TRUE(hub_->Recover({kAgency}).ok());
+    hub_->Start();
+  }
+
+  // Writes deliveries [from, to] to the store, as "store-N" with seq 0 in the
+  // value (the key is the truth).
+  void StoreRange(uint64_t from, uint64_t to, const std::string& topic = "smuggling.frozen_goods") {
+    for (uint64_t seq = from; seq <= to; ++seq) {
+      auto s = store_->db()->Put(rocksdb::WriteOptions(), store_->cf(Store::kDeliveries),
+                                 DeliveryKey(kAgency, seq),
+                                 MakeDelivery("store", seq, topic).SerializeAsString());
+      ASSERT_TRUE(s.ok()) << s.ToString();
+    }
+  }
+
+  static std::shared_ptr<const v1::Delivery> Fresh(v1::Delivery d, uint64_t seq) {
+    d.set_seq(seq);
+    return std::make_shared<const v1::Delivery>(std::move(d));
+  }
+
+  // Heads move to `head`; `fresh` is handed over with them.
+  void Advance(uint64_t head, std::vector<std::shared_ptr<const v1::Delivery>> fresh = {}) {
+    std::vector<DeliveryHub::FreshDelivery> f;
+    for (auto& d : fresh) f.push_back({kAgency, std::move(d)});
+    hub_->HeadsAdvanced({{kAgency, head}}, std::move(f));
+  }
+  // Fresh "tail-N" deliveries for [from, to].
+  static std::vector<std::shared_ptr<const v1::Delivery>> TailRun(uint64_t from, uint64_t to) {
+    std::vector<std::shared_ptr<const v1::Delivery>> out;
+    for (uint64_t seq = from; seq <= to; ++seq)
+      out.push_back(Fresh(MakeDelivery("tail", seq), seq));
+    return out;
+  }
+
+  struct Attached {
+    uint64_t session;
+    std::shared_ptr<RecordingSink> sink;
+    absl::StatusOr<v1::SubscriptionOpened> opened;
+  };
+  Attached Attach(SubscribeParams params) {
+    Attached a;
+    a.sink = std::make_shared<RecordingSink>();
+    std::promise<absl::StatusOr<v1::SubscriptionOpened>> p;
+    a.session = hub_->Attach(Customs(), std::move(params), a.sink,
+                             [&](absl::StatusOr<v1::SubscriptionOpened> r) { p.set_value(r); });
+    a.opened = p.get_future().get();
+    return a;
+  }
+  static SubscribeParams Params(const std::string& name, std::vector<std::string> filters = {}) {
+    SubscribeParams p;
+    p.name = name;
+    p.topic_filters = std::move(filters);
+    return p;
+  }
+
+  // Waits (up to 5 s) until the audit appender saw `entries` entries in all.
+  std::vector<std::vector<v1::AuditEntry>> WaitAudit(size_t entries) {
+    for (int i = 0; i < 500; ++i) {
+      {
+        std::lock_guard<std::mutex> lock(audit_mu_);
+        size_t n = 0;
+        for (const auto& g : audit_groups_) n += g.size();
+        if (n >= entries) return audit_groups_;
+      }
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    std::lock_guard<std::mutex> lock(audit_mu_);
+    return audit_groups_;
+  }
+
+  ::corridor::testing::TempDir dir_;
+  std::unique_ptr<corridor::broker::Store> store_;
+  std::unique_ptr<Committer> committer_;
+  std::unique_ptr<DeliveryHub> hub_;
+  std::mutex audit_mu_;
+  std::vector<std::vector<v1::AuditEntry>> audit_groups_;
+};
+
+TEST_F(DeliveryHubTest, FreshDeliveriesAreServedFromTheTail) {
+  StartHub();
+  auto a = Attach(Params("ops"));
+  ASSERT_TRUE(a.opened.ok()) << a.opened.status();
+  Advance(3, TailRun(1, 3));  // never written to the store: only the tail has them
+  auto got = a.sink->WaitFor(3);
+  EXPECT_THAT(Ids(got), ElementsAre("tail-1", "tail-2", "tail-3"));
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].seq(), i + 1);
+    EXPECT_EQ(got[i].attempt(), 1u);
+    EXPECT_EQ(got[i].subscription(), "ops");
+  }
+}
+
+TEST_F(DeliveryHubTest, WhatTheTailLacksIsReadFromTheStore) {
+  StartHub();
+  StoreRange(1, 5);
+  Advance(3);                 // nothing fresh: 1..3 from the store
+  Advance(5, TailRun(4, 5));  // 4..5 from the tail
+  auto a = Attach(Params("ops"));
+  ASSERT_TRUE(a.opened.ok());
+  EXPECT_THAT(Ids(a.sink->WaitFor(5)),
+              ElementsAre("store-1", "store-2", "store-3", "tail-4", "tail-5"));
+  // The store's values carry seq 0; what is sent carries the key's.
+  for (size_t i = 0; i < 5; ++i) EXPECT_EQ(a.sink->got()[i].seq(), i + 1);
+}
+
+TEST_F(DeliveryHubTest, AGapRestartsTheTailAndTheStoreFillsIt) {
+  StartHub();
+  StoreRange(1, 6);
+  Advance(2, TailRun(1, 2));
+  Advance(4);                 // 3..4 not handed over
+  Advance(6, TailRun(5, 6));  // the tail restarts at 5
+  auto a = Attach(Params("ops"));
+  ASSERT_TRUE(a.opened.ok());
+  EXPECT_THAT(Ids(a.sink->WaitFor(6)),
+              ElementsAre("store-1", "store-2", "store-3", "store-4", "tail-5", "tail-6"));
+}
+
+TEST_F(DeliveryHubTest, TailBoundDropsTheOldestWhichComeFromTheStore) {
+  DeliveryHub::Options options;
+  options.tail_max_entries = 4;
+  StartHub(options);
+  StoreRange(1, 10);
+  for (uint64_t seq = 1; seq <= 10; ++seq) Advance(seq, TailRun(seq, seq));
+  auto a = Attach(Params("ops"));
+  ASSERT_TRUE(a.opened.ok());
+  EXPECT_THAT(Ids(a.sink->WaitFor(10)),
+              ElementsAre("store-1", "store-2", "store-3", "store-4", "store-5", "store-6",
+                          "tail-7", "tail-8", "tail-9", "tail-10"));
+}
+
+TEST_F(DeliveryHubTest, TailByteBoundIsRespected) {
+  const size_t one = Fresh(MakeDelivery("tail", 1), 1)->ByteSizeLong();
+  DeliveryHub::Options options;
+  options.tail_max_bytes = 3 * one + one / 2;  // room for three
+  StartHub(options);
+  StoreRange(1, 8);
+  Advance(8, TailRun(1, 8));
+  auto a = Attach(Params("ops"));
+  ASSERT_TRUE(a.opened.ok());
+  auto ids = Ids(a.sink->WaitFor(8));
+  ASSERT_EQ(ids.size(), 8u);
+  EXPECT_THAT(ids, ElementsAre("store-1", "store-2", "store-3", "store-4", "store-5", "tail-6",
+                               "tail-7", "tail-8"));
+}
+
+TEST_F(DeliveryHubTest, OneSharedDeliveryForEverySubscriptionAndAttempt) {
+  StartHub();
+  auto ops = Attach(Params("ops"));
+  auto desk = Attach(Params("desk"));
+  ASSERT_TRUE(ops.opened.ok());
+  ASSERT_TRUE(desk.opened.ok());
+  auto fresh = TailRun(1, 1);
+  const v1::Delivery* original = fresh[0].get();
+  Advance(1, std::move(fresh));
+  ASSERT_EQ(ops.sink->WaitFor(1).size(), 1u);
+  ASSERT_EQ(desk.sink->WaitFor(1).size(), 1u);
+  EXPECT_EQ(ops.sink->shared()[0].get(), original);
+  EXPECT_EQ(desk.sink->shared()[0].get(), original);
+  EXPECT_EQ(ops.sink->got()[0].subscription(), "ops");
+  EXPECT_EQ(desk.sink->got()[0].subscription(), "desk");
+}
+
+TEST_F(DeliveryHubTest, FiltersApplyToTailDeliveries) {
+  StartHub();
+  auto a = Attach(Params("fuel", {"smuggling.fuel"}));
+  ASSERT_TRUE(a.opened.ok());
+  std::vector<std::shared_ptr<const v1::Delivery>> fresh;
+  fresh.push_back(Fresh(MakeDelivery("tail", 1, "smuggling.fuel", false), 1));
+  fresh.push_back(Fresh(MakeDelivery("tail", 2, "smuggling.frozen_goods", false), 2));
+  fresh.push_back(Fresh(MakeDelivery("tail", 3, "patrol.sighting", true), 3));  // addressed
+  fresh.push_back(Fresh(MakeDelivery("tail", 4, "smuggling.fuel", false), 4));
+  Advance(4, std::move(fresh));
+  EXPECT_THAT(Ids(a.sink->WaitFor(3)), ElementsAre("tail-1", "tail-3", "tail-4"));
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(a.sink->got().size(), 3u);
+}
+
+TEST_F(DeliveryHubTest, ExpiredTailDeliveriesAreSkipped) {
+  StartHub();
+  auto a = Attach(Params("ops"));
+  ASSERT_TRUE(a.opened.ok());
+  v1::Delivery past = MakeDelivery("tail", 1);
+  *past.mutable_envelope()->mutable_expires_at() =
+      google::protobuf::util::TimeUtil::MillisecondsToTimestamp(
+          absl::ToUnixMillis(absl::Now() - absl::Seconds(1)));
+  Advance(2, {Fresh(past, 1), Fresh(MakeDelivery("tail", 2), 2)});
+  EXPECT_THAT(Ids(a.sink->WaitFor(1)), ElementsAre("tail-2"));
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(a.sink->got().size(), 1u);
+}
+
+TEST_F(DeliveryHubTest, ExpiredInFlightIsNeverRedelivered) {
+  StartHub();
+  SubscribeParams p = Params("ops");
+  p.ack_deadline = absl::Milliseconds(300);
+  auto a = Attach(p);
+  ASSERT_TRUE(a.opened.ok());
+  v1::Delivery soon = MakeDelivery("tail", 1);
+  *soon.mutable_envelope()->mutable_expires_at() =
+      google::protobuf::util::TimeUtil::MillisecondsToTimestamp(
+          absl::ToUnixMillis(absl::Now() + absl::Milliseconds(150)));
+  Advance(2, {Fresh(soon, 1), Fresh(MakeDelivery("tail", 2), 2)});
+  ASSERT_EQ(a.sink->WaitFor(2).size(), 2u);
+  auto got = a.sink->WaitFor(3);  // seq 2 again, attempt 2; seq 1 expired meanwhile
+  absl::SleepFor(absl::Milliseconds(400));
+  got = a.sink->got();
+  ASSERT_GE(got.size(), 3u);
+  for (size_t i = 2; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].seq(), 2u);
+    EXPECT_GE(got[i].attempt(), 2u);
+  }
+}
+
+TEST_F(DeliveryHubTest, ReplayFromSeqServesAckedFromTheTailResumeDoesNot) {
+  StartHub();
+  auto a = Attach(Params("ops"));
+  ASSERT_TRUE(a.opened.ok());
+  Advance(3, TailRun(1, 3));
+  ASSERT_EQ(a.sink->WaitFor(3).size(), 3u);
+  hub_->Ack(a.session, {1, 2, 3});
+  hub_->Detach(a.session);
+
+  auto resumed = Attach(Params("ops"));
+  ASSERT_TRUE(resumed.opened.ok());
+  EXPECT_EQ(resumed.opened->ack_floor(), 4u);
+  hub_->Detach(resumed.session);
+
+  SubscribeParams replay = Params("ops");
+  replay.start = v1::START_POSITION_FROM_SEQ;
+  replay.start_seq = 2;
+  auto r = Attach(replay);
+  ASSERT_TRUE(r.opened.ok());
+  EXPECT_THAT(Ids(r.sink->WaitFor(2)), ElementsAre("tail-2", "tail-3"));
+  EXPECT_TRUE(resumed.sink->got().empty());
+}
+
+TEST_F(DeliveryHubTest, UnackedIsRedeliveredWithTheNextAttemptAndAudited) {
+  StartHub();
+  SubscribeParams p = Params("ops");
+  p.ack_deadline = absl::Milliseconds(200);
+  auto a = Attach(p);
+  ASSERT_TRUE(a.opened.ok());
+  Advance(2, TailRun(1, 2));
+  ASSERT_EQ(a.sink->WaitFor(2).size(), 2u);
+  hub_->Ack(a.session, {2});
+  auto got = a.sink->WaitFor(3);
+  ASSERT_GE(got.size(), 3u);
+  EXPECT_EQ(got[2].seq(), 1u);
+  EXPECT_EQ(got[2].attempt(), 2u);
+  EXPECT_EQ(got[2].subscription(), "ops");
+  EXPECT_EQ(a.sink->shared()[2].get(), a.sink->shared()[0].get());  // the same object again
+  hub_->Ack(a.session, {1});
+  auto groups = WaitAudit(3);  // consultation 2, redelivery 1, consultation 1
+  std::vector<std::pair<v1::AuditEvent, uint64_t>> events;
+  for (const auto& g : groups) {
+    for (const auto& e : g) events.emplace_back(e.event(), e.delivery_seq());
+  }
+  EXPECT_THAT(events, ElementsAre(std::make_pair(v1::AUDIT_EVENT_CONSULTATION, 2u),
+                                  std::make_pair(v1::AUDIT_EVENT_REDELIVERY, 1u),
+                                  std::make_pair(v1::AUDIT_EVENT_CONSULTATION, 1u)));
+  for (const auto& g : groups) {
+    for (const auto& e : g) {
+      if (e.event() == v1::AUDIT_EVENT_REDELIVERY) {
+        EXPECT_EQ(e.detail(), "attempt 2");
+      }
+    }
+  }
+  absl::SleepFor(absl::Milliseconds(500));
+  EXPECT_EQ(a.sink->got().size(), 3u);  // acked: no more
+}
+
+TEST_F(DeliveryHubTest, AcksOfOneTickAreOneAuditAppendWithAnEntryEach) {
+  StartHub();
+  auto a = Attach(Params("ops"));
+  ASSERT_TRUE(a.opened.ok());
+  Advance(50, TailRun(1, 50));
+  ASSERT_EQ(a.sink->WaitFor(50).size(), 50u);
+  std::vector<uint64_t> seqs;
+  for (uint64_t s = 1; s <= 50; ++s) seqs.push_back(s);
+  hub_->Ack(a.session, seqs);
+  auto groups = WaitAudit(50);
+  ASSERT_EQ(groups.size(), 1u);
+  ASSERT_EQ(groups[0].size(), 50u);
+  for (size_t i = 0; i < 50; ++i) {
+    EXPECT_EQ(groups[0][i].event(), v1::AUDIT_EVENT_CONSULTATION);
+    EXPECT_EQ(groups[0][i].delivery_seq(), i + 1);
+    EXPECT_EQ(groups[0][i].exchange_id(), absl::StrCat("tail-", i + 1));
+    EXPECT_EQ(groups[0][i].recipient_agency_id(), kAgency);
+  }
+}
+
+TEST_F(DeliveryHubTest, TakeoverResumesUnackedFromTheTail) {
+  StartHub();
+  auto first = Attach(Params("ops"));
+  ASSERT_TRUE(first.opened.ok());
+  Advance(3, TailRun(1, 3));
+  ASSERT_EQ(first.sink->WaitFor(3).size(), 3u);
+  hub_->Ack(first.session, {1});
+  auto second = Attach(Params("ops"));
+  ASSERT_TRUE(second.opened.ok());
+  EXPECT_THAT(first.sink->WaitClosed(), StatusIs(absl::StatusCode::kAborted));
+  EXPECT_THAT(Ids(second.sink->WaitFor(2)), ElementsAre("tail-2", "tail-3"));
+  for (const auto& d : second.sink->got()) EXPECT_EQ(d.attempt(), 1u);
+}
+
+TEST_F(DeliveryHubTest, WindowIsRespectedAcrossTailAndStore) {
+  StartHub();
+  StoreRange(1, 6);
+  Advance(3);
+  Advance(6, TailRun(4, 6));
+  SubscribeParams p = Params("ops");
+  p.max_in_flight = 2;
+  auto a = Attach(p);
+  ASSERT_TRUE(a.opened.ok());
+  ASSERT_EQ(a.sink->WaitFor(2).size(), 2u);
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(a.sink->got().size(), 2u);
+  hub_->Ack(a.session, {1, 2});
+  ASSERT_EQ(a.sink->WaitFor(4).size(), 4u);
+  hub_->Ack(a.session, {3, 4});
+  EXPECT_THAT(Ids(a.sink->WaitFor(6)),
+              ElementsAreArray({"store-1", "store-2", "store-3", "tail-4", "tail-5", "tail-6"}));
+}
+
+TEST_F(DeliveryHubTest, StoreIteratorKeptAcrossPumpsSeesWhatBecameDurableLater) {
+  StartHub();
+  StoreRange(1, 3);
+  Advance(3);
+  SubscribeParams p = Params("ops");
+  p.max_in_flight = 2;
+  auto a = Attach(p);
+  ASSERT_TRUE(a.opened.ok());
+  ASSERT_EQ(a.sink->WaitFor(2).size(), 2u);  // the session's iterator now rests on 3
+  StoreRange(4, 6);                          // written after it was made
+  Advance(6);
+  const absl::Time acked = absl::Now();
+  hub_->Ack(a.session, {1, 2});
+  ASSERT_EQ(a.sink->WaitFor(4).size(), 4u);
+  // At once, not when the old iterator ages out (kStoreIteratorMaxAge, 1 s).
+  EXPECT_LT(absl::Now() - acked, absl::Milliseconds(700));
+  hub_->Ack(a.session, {3, 4});
+  EXPECT_THAT(Ids(a.sink->WaitFor(6)),
+              ElementsAreArray({"store-1", "store-2", "store-3", "store-4", "store-5", "store-6"}));
+}
+
+}  // namespace
+}  // namespace corridor::broker
