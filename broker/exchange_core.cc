@@ -34,6 +34,7 @@ constexpr char kExchangesStored[] = "exchanges_stored";
 constexpr uint64_t kStoreFormat = 2;
 constexpr char kStoreFormatKey[] = "store_format";
 constexpr uint32_t kMaxInFlightLimit = 4096;
+constexpr uint32_t kMaxBatchLimit = 512;
 constexpr absl::Duration kErasureSweepInterval = absl::Seconds(1);
 
 google::protobuf::Timestamp ToProto(absl::Time t) {
@@ -147,6 +148,10 @@ absl::StatusOr<SubscribeParams> ParamsFromOpen(const v1::SubscriptionOpen& open)
         absl::StrCat("open.max_in_flight: at most ", kMaxInFlightLimit));
   }
   if (open.max_in_flight() != 0) p.max_in_flight = open.max_in_flight();
+  if (open.max_batch() > kMaxBatchLimit) {
+    return absl::InvalidArgumentError(absl::StrCat("open.max_batch: at most ", kMaxBatchLimit));
+  }
+  p.max_batch = std::max<uint32_t>(1, open.max_batch());
   if (open.ack_deadline_ms() != 0) {
     if (open.ack_deadline_ms() < 1000) {
       return absl::InvalidArgumentError("open.ack_deadline_ms: at least 1000");

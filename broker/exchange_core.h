@@ -58,6 +58,7 @@ struct SubscribeParams {
   uint64_t start_seq = 0;
   uint32_t max_in_flight = 256;
   absl::Duration ack_deadline = absl::Seconds(30);
+  uint32_t max_batch = 1;  // deliveries per message on the wire (the transport's business)
 };
 
 // Checks and defaults SubscribeParams from the wire form (names the field on error).

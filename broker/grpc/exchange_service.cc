@@ -1,5 +1,6 @@
 #include "broker/grpc/exchange_service.h"
 
+#include <algorithm>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -208,6 +209,10 @@ class SubscribeReactor final
         EndStream(ToGrpcStatus(params.status()));
         return;
       }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        max_batch_ = std::max<uint32_t>(1, params->max_batch);
+      }
       std::shared_ptr<StreamSink> sink = sink_;
       uint64_t session = core_->Attach(
           peer_, *std::move(params), sink,
@@ -235,7 +240,8 @@ class SubscribeReactor final
     std::unique_lock<std::mutex> lock(mu_);
     writing_ = false;
     ReleaseBorrowed();
-    outbox_.pop_front();
+    outbox_.erase(outbox_.begin(), outbox_.begin() + static_cast<ptrdiff_t>(written_));
+    written_ = 0;
     if (!ok) {
       outbox_.clear();
       end_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "stream broken");
@@ -313,13 +319,26 @@ class SubscribeReactor final
   // message: no copy, no ownership; serializing only reads it, and protobuf's
   // cached sizes are atomic). Released by ReleaseBorrowed once written.
   // Called with mu_ held and no write in flight.
-  const v1::SubscribeResponse* PrepareDeliveryLocked(const Outgoing& out) {
+  // With max_batch > 1, the first `count` queued deliveries go out as one
+  // DeliveryBatch, each filled the same way.
+  const v1::SubscribeResponse* PrepareDeliveryLocked(size_t count) {
+    borrowed_ = true;
+    if (count == 1) {
+      FillLocked(outbox_.front(), write_msg_.mutable_delivery());
+      return &write_msg_;
+    }
+    auto* list = write_msg_.mutable_batch()->mutable_deliveries();
+    while (static_cast<size_t>(list->size()) > count) list->RemoveLast();
+    while (static_cast<size_t>(list->size()) < count) list->Add();
+    for (size_t i = 0; i < count; ++i) FillLocked(outbox_[i], list->Mutable(static_cast<int>(i)));
+    return &write_msg_;
+  }
+
+  void FillLocked(const Outgoing& out, v1::Delivery* w) {
     const v1::Delivery& d = *out.delivery;
-    v1::Delivery* w = write_msg_.mutable_delivery();
     w->set_seq(d.seq());
     if (d.has_envelope()) {
       w->unsafe_arena_set_allocated_envelope(const_cast<v1::Envelope*>(&d.envelope()));
-      borrowed_ = true;
     } else {
       w->clear_envelope();
     }
@@ -327,14 +346,19 @@ class SubscribeReactor final
     w->set_attempt(out.attempt);
     w->set_subscription(subscription_);
     w->set_addressed(d.addressed());
-    return &write_msg_;
   }
 
-  // Gives the borrowed envelope back (never deleted by write_msg_).
+  // Gives the borrowed envelopes back (never deleted by write_msg_).
   void ReleaseBorrowed() {
     if (!borrowed_) return;
     borrowed_ = false;
-    write_msg_.mutable_delivery()->unsafe_arena_release_envelope();
+    if (write_msg_.has_delivery()) {
+      write_msg_.mutable_delivery()->unsafe_arena_release_envelope();
+    } else if (write_msg_.has_batch()) {
+      for (v1::Delivery& d : *write_msg_.mutable_batch()->mutable_deliveries()) {
+        d.unsafe_arena_release_envelope();
+      }
+    }
   }
 
   void WriteNextLocked(std::unique_lock<std::mutex>& lock) {
@@ -351,8 +375,14 @@ class SubscribeReactor final
     if (outbox_.empty()) return;
     writing_ = true;
     const Outgoing& out = outbox_.front();
+    written_ = 1;
+    if (out.delivery) {
+      while (written_ < outbox_.size() && written_ < max_batch_ && outbox_[written_].delivery) {
+        ++written_;
+      }
+    }
     const v1::SubscribeResponse* msg =
-        out.delivery ? PrepareDeliveryLocked(out) : out.message.get();
+        out.delivery ? PrepareDeliveryLocked(written_) : out.message.get();
     lock.unlock();
     StartWrite(msg);  // no buffer_hint: see SubmitStreamReactor::WriteNextLocked
   }
@@ -366,8 +396,10 @@ class SubscribeReactor final
   uint64_t session_ = 0;
   std::deque<Outgoing> outbox_;
   std::string subscription_;         // the name deliveries carry
-  v1::SubscribeResponse write_msg_;  // the delivery being written (one at a time)
-  bool borrowed_ = false;            // write_msg_ holds a shared delivery's envelope
+  v1::SubscribeResponse write_msg_;  // the delivery (or batch) being written (one at a time)
+  bool borrowed_ = false;            // write_msg_ holds shared deliveries' envelopes
+  size_t written_ = 0;               // outbox entries the write in flight carries
+  uint32_t max_batch_ = 1;           // deliveries per message (from the open)
   bool writing_ = false;
   bool finished_ = false;
   std::optional<grpc::Status> end_status_;

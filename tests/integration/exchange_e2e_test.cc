@@ -302,6 +302,76 @@ TEST_F(ExchangeE2eTest, SubmitStreamBatchesOnlyWhenTheClientAsks) {
   EXPECT_THAT(st.error_message(), HasSubstr("more"));
 }
 
+// Deliveries come one per message unless the open asks for batches; a batch
+// keeps seq order and every delivery in it is acked like any other.
+TEST_F(ExchangeE2eTest, SubscribeBatchesOnlyWhenTheOpenAsks) {
+  auto police = Client("zs-police");
+  std::vector<v1::Envelope> queued;
+  for (int i = 0; i < 40; ++i) {
+    v1::Envelope e = SampleTipOff(absl::StrCat("b-", i));
+    e.add_addressees("zs-customs");
+    queued.push_back(e);
+  }
+  for (const auto& r : police->SubmitAll(queued, 64)) ASSERT_TRUE(r.ok()) << r.status();
+  auto channel = MakeChannel(OptionsFor("zs-customs"));
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  auto stub = v1::Exchange::NewStub(*channel);
+  for (uint32_t max_batch : {0u, 16u}) {
+    grpc::ClientContext ctx;
+    auto stream = stub->Subscribe(&ctx);
+    v1::SubscribeRequest open;
+    open.mutable_open()->set_name(absl::StrCat("wire-", max_batch));
+    open.mutable_open()->set_max_batch(max_batch);
+    ASSERT_TRUE(stream->Write(open));
+    v1::SubscribeResponse r;
+    ASSERT_TRUE(stream->Read(&r));
+    ASSERT_TRUE(r.has_opened());
+    std::vector<uint64_t> seqs;
+    size_t batches = 0;
+    while (seqs.size() < 40 && stream->Read(&r)) {
+      v1::SubscribeRequest ack;
+      if (r.has_delivery()) {
+        seqs.push_back(r.delivery().seq());
+        ack.mutable_ack()->add_seqs(r.delivery().seq());
+      }
+      if (r.has_batch()) {
+        ++batches;
+        EXPECT_LE(r.batch().deliveries_size(), 16);
+        for (const auto& d : r.batch().deliveries()) {
+          seqs.push_back(d.seq());
+          ack.mutable_ack()->add_seqs(d.seq());
+          EXPECT_EQ(d.attempt(), 1u);
+          EXPECT_EQ(d.subscription(), absl::StrCat("wire-", max_batch));
+          EXPECT_TRUE(d.envelope().has_tip_off());
+        }
+      }
+      ASSERT_TRUE(stream->Write(ack));
+    }
+    ASSERT_EQ(seqs.size(), 40u);
+    for (size_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], i + 1);
+    if (max_batch == 0) {
+      EXPECT_EQ(batches, 0u);
+    } else {
+      EXPECT_GT(batches, 0u);  // 40 were queued before the open: they leave in batches
+    }
+    ctx.TryCancel();
+    stream->Finish();
+  }
+  // max_batch beyond the limit is refused, naming the field.
+  grpc::ClientContext ctx;
+  auto stream = stub->Subscribe(&ctx);
+  v1::SubscribeRequest open;
+  open.mutable_open()->set_name("too-big");
+  open.mutable_open()->set_max_batch(100000);
+  ASSERT_TRUE(stream->Write(open));
+  v1::SubscribeResponse r;
+  while (stream->Read(&r)) {
+  }
+  grpc::Status st = stream->Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("open.max_batch"));
+}
+
 TEST_F(ExchangeE2eTest, NewerStreamTakesOverTheSubscription) {
   auto customs = Client("zs-customs");
   Inbox a, b;
