@@ -1,6 +1,7 @@
 #include "broker/store.h"
 
 #include "absl/strings/str_cat.h"
+#include "rocksdb/cache.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/slice_transform.h"
 #include "rocksdb/table.h"
@@ -10,6 +11,7 @@ namespace corridor::broker {
 namespace {
 
 constexpr size_t kMemtableBudgetBytes = 128 << 20;
+constexpr size_t kBlockCacheBytes = 32 << 20;
 
 const char* const kCfNames[Store::kNumCfs] = {"messages", "deliveries",  "dedupe", "subscriptions",
                                               "acks",     "meta",        "audit",  "audit_index",
@@ -111,6 +113,12 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& 
   db_opts.keep_log_file_num = 5;
 
   rocksdb::BlockBasedTableOptions table;
+  // Index and filter blocks live in one bounded block cache instead of on the
+  // heap per open table file, so memory stops growing with the number of SST
+  // files while a backlog builds; L0's stay pinned (they are read the most).
+  table.block_cache = rocksdb::NewLRUCache(kBlockCacheBytes);
+  table.cache_index_and_filter_blocks = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   // One memory budget for every column family's memtables, so RSS stays flat
   // while a backlog builds (each CF would otherwise grow its own 64 MiB).
