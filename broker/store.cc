@@ -147,8 +147,9 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& 
   for (int i = 0; i < kNumCfs; ++i) {
     const bool sequential = i == kDeliveries || i == kAcks || i == kAudit || i == kAuditIndex ||
                             i == kAuditTiles || i == kCheckpoints || i == kExpiry;
-    cfs.emplace_back(kCfNames[i],
-                     i == kMessages ? messages_cf_opts : sequential ? seq_cf_opts : cf_opts);
+    cfs.emplace_back(kCfNames[i], i == kMessages ? messages_cf_opts
+                                  : sequential   ? seq_cf_opts
+                                                 : cf_opts);
   }
 
   std::unique_ptr<Store> store(new Store());

@@ -34,15 +34,15 @@ class SubmitStreamReactor final
       MaybeFinishLocked(lock);
       return;
     }
-    if (first_read_) {
-      first_read_ = false;
-      batch_replies_ = request_.batch_replies();
-    }
     // Each envelope of the request is a submission of its own, in order.
     const size_t count = 1 + static_cast<size_t>(request_.more_size());
     uint64_t first_index;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      if (first_read_) {
+        first_read_ = false;
+        batch_replies_ = request_.batch_replies();
+      }
       first_index = base_ + slots_.size();
       slots_.resize(slots_.size() + count);
       pending_callbacks_ += count;
@@ -146,13 +146,13 @@ class SubmitStreamReactor final
   ExchangeCore* const core_;
   const PeerIdentity peer_;
   v1::SubmitRequest request_;  // owned by the read in progress
-  bool first_read_ = true;     // reads are serialized by gRPC
   std::mutex mu_;
+  bool first_read_ = true;  // guarded by mu_, like what follows
   bool batch_replies_ = false;
   v1::SubmitStreamResponse out_;  // owned by the write in progress
   size_t out_count_ = 0;          // slots answered by out_
   std::deque<Slot> slots_;        // replies, oldest first
-  uint64_t base_ = 0;       // request index of slots_.front()
+  uint64_t base_ = 0;             // request index of slots_.front()
   size_t pending_callbacks_ = 0;
   bool writing_ = false;
   bool reads_done_ = false;

@@ -9,9 +9,9 @@
 #include "broker/policy_loader.h"
 #include "broker/store.h"
 #include "corridor/v1/store.pb.h"
-#include "openssl/sha.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "openssl/sha.h"
 #include "tests/testing/envelopes.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
@@ -427,8 +427,8 @@ TEST_F(ExchangeCoreTest, ThePayloadIsStoredOnce) {
   EXPECT_TRUE(m.recipients(0).holds_payload());
   EXPECT_FALSE(m.recipients(1).holds_payload());
   v1::Delivery d;
-  auto dbytes = (*store)->Get(Store::kDeliveries, DeliveryKey(m.recipients(0).agency_id(),
-                                                                m.recipients(0).seq()));
+  auto dbytes = (*store)->Get(Store::kDeliveries,
+                              DeliveryKey(m.recipients(0).agency_id(), m.recipients(0).seq()));
   ASSERT_TRUE(dbytes.ok() && d.ParseFromString(*dbytes));
   EXPECT_EQ(d.envelope().tip_off().SerializeAsString(), delivered.tip_off().SerializeAsString());
   bytes = (*store)->Get(Store::kMessages, MessageKey("zs-police", "kept"));
