@@ -494,9 +494,9 @@ class ExchangeCore::Impl {
     *st->response.mutable_broker_time() = env.broker_time();
     // The message record is built by concatenating wire-format parts (a valid
     // protobuf message): the envelope here, withheld + policy version below,
-    // the recipients with their seqs at commit.
-    // The payload is stored once: when some recipient gets it unredacted, that
-    // delivery holds it and the message record's envelope goes without.
+    // the recipients with their seqs at commit. The payload is stored once:
+    // when some recipient gets it unredacted, that delivery holds it and the
+    // message record's envelope goes without.
     size_t holder = decided.size();
     for (size_t i = 0; i < decided.size() && holder == decided.size(); ++i) {
       if (decided[i].decision.permit && decided[i].decision.redact.empty()) holder = i;
@@ -549,13 +549,10 @@ class ExchangeCore::Impl {
         v1::Delivery rest;
         rest.set_addressed(decided[i].addressed);
         rcpt.bytes += rest.SerializeAsString();
-      } else {
-        rcpt.bytes = rcpt.delivery->SerializeAsString();
-      }
-      // Unredacted, the delivered payload is the submitted one: no second hash.
-      if (d.redact.empty()) {
+        // Unredacted, the delivered payload is the submitted one: no second hash.
         a.set_delivered_sha256(a.payload_sha256());
       } else {
+        rcpt.bytes = rcpt.delivery->SerializeAsString();
         CORRIDOR_ASSIGN_OR_RETURN(FieldSpan envelope,
                                   FindField(rcpt.bytes, {v1::Delivery::kEnvelopeFieldNumber}));
         CORRIDOR_ASSIGN_OR_RETURN(FieldSpan delivered, FindPayload(envelope.contents));
