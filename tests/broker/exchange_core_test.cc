@@ -12,6 +12,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "openssl/sha.h"
+#include "tests/broker/recording_sink.h"
 #include "tests/testing/envelopes.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
@@ -19,45 +20,12 @@
 namespace corridor::broker {
 namespace {
 
+using ::corridor::broker::testing::RecordingSink;
 using ::corridor::testing::SampleTipOff;
 using ::corridor::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAre;
-
-class RecordingSink : public DeliverySink {
- public:
-  void Send(std::shared_ptr<const v1::Delivery> d, uint32_t attempt,
-            const std::string& subscription) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    got_.push_back(*d);
-    got_.back().set_attempt(attempt);
-    got_.back().set_subscription(subscription);
-    cv_.notify_all();
-  }
-  void Close(const absl::Status& why) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    closed_ = why;
-    cv_.notify_all();
-  }
-  // Waits until `n` deliveries arrived (or 10 s); returns them.
-  std::vector<v1::Delivery> WaitFor(size_t n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, std::chrono::seconds(10), [&] { return got_.size() >= n; });
-    return got_;
-  }
-  absl::Status WaitClosed() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, std::chrono::seconds(10), [&] { return closed_.has_value(); });
-    return closed_.value_or(absl::DeadlineExceededError("not closed"));
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<v1::Delivery> got_;
-  std::optional<absl::Status> closed_;
-};
 
 PeerIdentity Agency(const std::string& id) {
   PeerIdentity p;
