@@ -27,6 +27,12 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAre;
 
+std::string Sha256Of(const std::string& bytes) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
+  return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
+}
+
 PeerIdentity Agency(const std::string& id) {
   PeerIdentity p;
   p.role = PeerRole::kAgency;
@@ -80,6 +86,25 @@ class ExchangeCoreTest : public ::testing::Test {
     p.name = name;
     p.topic_filters = std::move(filters);
     return p;
+  }
+
+  // The durable audit entries matching `q`, asked again every 20 ms for up to
+  // 10 s until there are at least `at_least` (erasure waits for an idle sweep).
+  std::vector<v1::AuditEntry> AuditEntries(const v1::AuditQuery& q, size_t at_least) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    for (;;) {
+      std::vector<v1::AuditEntry> out;
+      absl::Status s = core_->audit()
+                           .Query(q,
+                                  [&](const v1::AuditEntryRecord& r) {
+                                    out.push_back(r.entry());
+                                    return true;
+                                  })
+                           .status();
+      EXPECT_TRUE(s.ok()) << s;
+      if (!s.ok() || out.size() >= at_least || absl::Now() > deadline) return out;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
   }
 
   v1::StatusResponse Status(const PeerIdentity& who) {
@@ -291,17 +316,7 @@ TEST_F(ExchangeCoreTest, ExpiredMessagesAreErasedAndNeverDelivered) {
   // Wait past the expiry and one erasure sweep (the committer sweeps when idle).
   v1::AuditQuery q;
   q.set_event(v1::AUDIT_EVENT_ERASURE);
-  std::vector<v1::AuditEntry> erased;
-  for (int i = 0; i < 100 && erased.empty(); ++i) {
-    absl::SleepFor(absl::Milliseconds(100));
-    ASSERT_TRUE(core_->audit()
-                    .Query(q,
-                           [&](const v1::AuditEntryRecord& r) {
-                             erased.push_back(r.entry());
-                             return true;
-                           })
-                    .ok());
-  }
+  std::vector<v1::AuditEntry> erased = AuditEntries(q, 1);
   ASSERT_EQ(erased.size(), 1u);
   EXPECT_EQ(erased[0].client_message_id(), "short-lived");
   EXPECT_THAT(erased[0].detail(), HasSubstr("zs-customs#1"));
@@ -323,18 +338,7 @@ TEST_F(ExchangeCoreTest, AnErasedMessageStillAnswersItsResubmissionAsADuplicate)
   ASSERT_TRUE(first.ok()) << first.status();
   v1::AuditQuery q;
   q.set_event(v1::AUDIT_EVENT_ERASURE);
-  bool erased = false;
-  for (int i = 0; i < 100 && !erased; ++i) {
-    absl::SleepFor(absl::Milliseconds(100));
-    ASSERT_TRUE(core_->audit()
-                    .Query(q,
-                           [&](const v1::AuditEntryRecord&) {
-                             erased = true;
-                             return true;
-                           })
-                    .ok());
-  }
-  ASSERT_TRUE(erased);
+  ASSERT_FALSE(AuditEntries(q, 1).empty());
   // The same client message id again (an expiry in the past would be refused as
   // invalid before the dedupe check).
   *e.mutable_expires_at() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(
@@ -353,22 +357,9 @@ TEST_F(ExchangeCoreTest, AuditHashesAreOfThePayloadAsSubmittedAndAsDelivered) {
   ASSERT_TRUE(Submit("zs-police", e).ok());
   v1::AuditQuery q;
   q.set_client_message_id("hashed");
-  std::vector<v1::AuditEntry> entries;
-  for (int i = 0; i < 50 && entries.size() < 2; ++i) {
-    entries.clear();
-    ASSERT_TRUE(core_->audit()
-                    .Query(q,
-                           [&](const v1::AuditEntryRecord& r) {
-                             entries.push_back(r.entry());
-                             return true;
-                           })
-                    .ok());
-    if (entries.size() < 2) absl::SleepFor(absl::Milliseconds(20));
-  }
+  std::vector<v1::AuditEntry> entries = AuditEntries(q, 2);
   ASSERT_EQ(entries.size(), 2u);
-  unsigned char digest[32];
-  SHA256(reinterpret_cast<const unsigned char*>(payload.data()), payload.size(), digest);
-  const std::string expected(reinterpret_cast<const char*>(digest), 32);
+  const std::string expected = Sha256Of(payload);
   EXPECT_EQ(entries[0].payload_sha256(), expected);
   EXPECT_EQ(entries[1].event(), v1::AUDIT_EVENT_DISCLOSURE);
   EXPECT_EQ(entries[1].delivered_sha256(), expected);  // unredacted
@@ -425,22 +416,11 @@ TEST_F(ExchangeCoreTest, ARedactedDeliveryIsHashedAsDelivered) {
   v1::AuditQuery q;
   q.set_client_message_id("redacted");
   q.set_event(v1::AUDIT_EVENT_DISCLOSURE);
-  std::vector<v1::AuditEntry> entries;
-  ASSERT_TRUE(core_->audit()
-                  .Query(q,
-                         [&](const v1::AuditEntryRecord& r) {
-                           entries.push_back(r.entry());
-                           return true;
-                         })
-                  .ok());
+  std::vector<v1::AuditEntry> entries = AuditEntries(q, 1);
   ASSERT_EQ(entries.size(), 1u);
-  auto sha = [](const std::string& bytes) {
-    unsigned char digest[32];
-    SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
-    return std::string(reinterpret_cast<const char*>(digest), 32);
-  };
-  EXPECT_EQ(entries[0].payload_sha256(), sha(e.tip_off().SerializeAsString()));
-  EXPECT_EQ(entries[0].delivered_sha256(), sha(got[0].envelope().tip_off().SerializeAsString()));
+  EXPECT_EQ(entries[0].payload_sha256(), Sha256Of(e.tip_off().SerializeAsString()));
+  EXPECT_EQ(entries[0].delivered_sha256(),
+            Sha256Of(got[0].envelope().tip_off().SerializeAsString()));
   EXPECT_NE(entries[0].delivered_sha256(), entries[0].payload_sha256());
 }
 
