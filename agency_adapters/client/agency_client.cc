@@ -113,8 +113,7 @@ std::vector<absl::StatusOr<v1::SubmitResponse>> AgencyClient::SubmitAll(
       ++i;
     };
     while (i < envelopes.size() && stream->Read(&reply)) {
-      take(reply);
-      for (const auto& more : reply.more()) take(more);
+      ForEachReply(reply, take);
       std::lock_guard<std::mutex> lock(mu);
       answered = i;
       cv.notify_all();
@@ -235,8 +234,7 @@ void Subscription::Run() {
         received_.fetch_add(1);
         if (handler_(d)) ack.mutable_ack()->add_seqs(d.seq());
       };
-      if (msg.has_delivery()) take(msg.delivery());
-      for (const v1::Delivery& d : msg.batch().deliveries()) take(d);
+      ForEachDelivery(msg, take);
       if (ack.ack().seqs_size() > 0 && !stream->Write(ack)) break;
     }
     stream->WritesDone();

@@ -135,4 +135,20 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const ClientOptions& 
 // The client side's one grpc::Status -> absl::Status conversion (same codes).
 absl::Status FromGrpcStatus(const grpc::Status& status);
 
+// Every reply one SubmitStream message carries, in order: the message itself,
+// then its `more` (only with batch_replies).
+template <typename F>
+void ForEachReply(const v1::SubmitStreamResponse& message, F&& f) {
+  f(message);
+  for (const v1::SubmitStreamResponse& more : message.more()) f(more);
+}
+
+// Every delivery one Subscribe message carries, in order: its `delivery` or
+// each of its `batch` (only with max_batch > 1); none for `opened`.
+template <typename F>
+void ForEachDelivery(const v1::SubscribeResponse& message, F&& f) {
+  if (message.has_delivery()) f(message.delivery());
+  for (const v1::Delivery& d : message.batch().deliveries()) f(d);
+}
+
 }  // namespace corridor

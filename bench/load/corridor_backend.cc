@@ -122,14 +122,15 @@ class StreamSender final
       }
     }
     const int64_t now = NowNs();
-    for (int i = 0; i < static_cast<int>(ns.size()); ++i) {
-      const v1::SubmitStreamResponse& r = i == 0 ? reply_ : reply_.more(i - 1);
+    size_t i = 0;
+    ForEachReply(reply_, [&](const v1::SubmitStreamResponse& r) {
+      if (i >= ns.size()) return;
       const bool success = r.code() == 0;
       if (!success) {
         tracker_->NoteError(absl::StrCat("SubmitStream reply ", r.code(), ": ", r.error_message()));
       }
-      tracker_->OnAck(index_, ns[i], success, success ? MaskOf(o_, r.result()) : 0, now);
-    }
+      tracker_->OnAck(index_, ns[i++], success, success ? MaskOf(o_, r.result()) : 0, now);
+    });
     StartRead(&reply_);
   }
 
@@ -270,8 +271,7 @@ class Subscriber final
         if (count_) tracker_->OnDelivery(index_, d.envelope().client_message_id(), now);
         seqs.push_back(d.seq());
       };
-      if (read_.has_delivery()) take(read_.delivery());
-      for (const v1::Delivery& d : read_.batch().deliveries()) take(d);
+      ForEachDelivery(read_, take);
       std::unique_lock<std::mutex> lock(mu_);
       pending_acks_.insert(pending_acks_.end(), seqs.begin(), seqs.end());
       if (!writing_) {
