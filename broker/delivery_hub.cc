@@ -15,21 +15,14 @@
 namespace corridor::broker {
 namespace {
 
-// When the envelope expires (it is erased then); InfiniteFuture without expires_at.
-absl::Time ExpiresAt(const v1::Delivery& d) {
-  if (!d.envelope().has_expires_at()) return absl::InfiniteFuture();
-  const auto& at = d.envelope().expires_at();
-  return absl::FromUnixSeconds(at.seconds()) + absl::Nanoseconds(at.nanos());
-}
+bool Expired(const QueuedDelivery& d, absl::Time now) { return d.expires <= now; }
 
-bool Expired(const v1::Delivery& d, absl::Time now) { return ExpiresAt(d) <= now; }
-
-bool Matches(const store::v1::SubscriptionRecord& rec, const v1::Delivery& d) {
+bool Matches(const store::v1::SubscriptionRecord& rec, const QueuedDelivery& d) {
   // No filters: everything queued for the agency. Filters also add routing
   // interest (exchange_core.cc); an empty list adds none.
-  if (d.addressed() || rec.topic_filters().empty()) return true;
+  if (d.addressed || rec.topic_filters().empty()) return true;
   for (const std::string& f : rec.topic_filters()) {
-    if (TopicMatches(f, d.envelope().topic())) return true;
+    if (TopicMatches(f, d.topic)) return true;
   }
   return false;
 }
@@ -147,8 +140,8 @@ void DeliveryHub::HeadsAdvanced(std::vector<std::pair<std::string, uint64_t>> he
   });
 }
 
-void DeliveryHub::AddToTail(const std::string& agency, std::shared_ptr<const v1::Delivery> d) {
-  const uint64_t seq = d->seq();
+void DeliveryHub::AddToTail(const std::string& agency, std::shared_ptr<const QueuedDelivery> d) {
+  const uint64_t seq = d->seq;
   if (seq == 0) return;  // not numbered: nothing to serve it as
   Tail& t = tails_[agency];
   if (!t.entries.empty()) {
@@ -163,7 +156,7 @@ void DeliveryHub::AddToTail(const std::string& agency, std::shared_ptr<const v1:
     }
   }
   if (t.entries.empty()) t.first_seq = seq;
-  const size_t bytes = d->ByteSizeLong();
+  const size_t bytes = d->wire.size();
   t.entries.push_back(TailEntry{std::move(d), bytes, ++tail_arrivals_});
   tail_bytes_ += bytes;
   ++tail_entries_;
@@ -400,7 +393,7 @@ void DeliveryHub::Pump(Session* s) {
   const std::string prefix = DeliveryPrefix(agency);
   while (s->scan_pos <= head_seq && s->inflight.size() < s->max_in_flight) {
     uint64_t seq = 0;
-    std::shared_ptr<const v1::Delivery> d;
+    std::shared_ptr<const QueuedDelivery> d;
     if (tail != nullptr && tail->Covers(s->scan_pos)) {
       seq = s->scan_pos;
       s->scan_pos = seq + 1;
@@ -448,16 +441,15 @@ void DeliveryHub::Pump(Session* s) {
         it->Next();
         continue;
       }
-      auto parsed = std::make_shared<v1::Delivery>();
-      if (!parsed->ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      // The key is the truth for seq; stored values do not carry it.
+      auto read = MakeQueuedDelivery(seq, it->value().ToString());
+      if (!read.ok()) {
         // A record we cannot read is never silently skipped: the stream ends and the
         // operator sees why; the delivery stays queued.
-        DropSession(s, absl::DataLossError(absl::StrCat("delivery ", seq, " is unreadable")),
-                    /*close_sink=*/true);
+        DropSession(s, read.status(), /*close_sink=*/true);
         return;
       }
-      parsed->set_seq(seq);  // the key is the truth; stored values need not carry it
-      d = std::move(parsed);
+      d = *std::move(read);
       it->Next();
     }
     if (!Matches(sub->record, *d) || Expired(*d, now)) continue;  // expired: being erased
@@ -471,7 +463,7 @@ void DeliveryHub::Pump(Session* s) {
   if (scanned) UpdateFloor(sub);
 }
 
-void DeliveryHub::SendFirst(Session* s, uint64_t seq, std::shared_ptr<const v1::Delivery> d,
+void DeliveryHub::SendFirst(Session* s, uint64_t seq, std::shared_ptr<const QueuedDelivery> d,
                             absl::Time now) {
   auto [it, inserted] = s->inflight.try_emplace(seq);
   if (!inserted) {
@@ -481,7 +473,7 @@ void DeliveryHub::SendFirst(Session* s, uint64_t seq, std::shared_ptr<const v1::
   ++inflight_total_;
   Inflight& inf = it->second;
   inf.deadline = now + s->ack_deadline;
-  inf.expires = ExpiresAt(*d);
+  inf.expires = d->expires;
   inf.attempt = 1;
   inf.delivery = d;
   if (inf.expires != absl::InfiniteFuture()) s->expiring.emplace(inf.expires, seq);
@@ -558,8 +550,8 @@ void DeliveryHub::MarkDirty(Sub* sub) {
   dirty_.push_back(sub);
 }
 
-void DeliveryHub::Audit(Session* s, const v1::Delivery& d, uint32_t attempt, v1::AuditEvent event) {
-  const v1::Envelope& env = d.envelope();
+void DeliveryHub::Audit(Session* s, const QueuedDelivery& d, uint32_t attempt,
+                        v1::AuditEvent event) {
   v1::AuditEntry& e = s->sub->audit.emplace_back();  // built in place: no move per entry
   e.set_event(event);
   *e.mutable_broker_time() = google::protobuf::util::TimeUtil::GetCurrentTime();
@@ -567,14 +559,14 @@ void DeliveryHub::Audit(Session* s, const v1::Delivery& d, uint32_t attempt, v1:
   e.set_actor_node(s->peer.node);
   e.set_actor_spiffe_id(s->peer.spiffe_id);
   e.set_recipient_agency_id(s->sub->record.agency_id());
-  e.set_exchange_id(env.exchange_id());
-  e.set_client_message_id(env.client_message_id());
-  e.set_sender_agency_id(env.sender().agency_id());
-  e.set_kind(env.kind());
-  e.set_topic(env.topic());
-  e.set_handling_code(env.handling_code());
-  e.set_case_ref(env.case_ref());
-  e.set_delivery_seq(d.seq());
+  e.set_exchange_id(d.exchange_id);
+  e.set_client_message_id(d.client_message_id);
+  e.set_sender_agency_id(d.sender_agency_id);
+  e.set_kind(d.kind);
+  e.set_topic(d.topic);
+  e.set_handling_code(d.handling_code);
+  e.set_case_ref(d.case_ref);
+  e.set_delivery_seq(d.seq);
   if (event == v1::AUDIT_EVENT_REDELIVERY) e.set_detail(absl::StrCat("attempt ", attempt));
   MarkDirty(s->sub);
 }

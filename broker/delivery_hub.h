@@ -12,9 +12,10 @@
 // (those HeadsAdvanced hands over), bounded by Options (oldest dropped first), and
 // serves a subscription from it while the run it needs is there; anything older
 // or missing is read from the deliveries CF. Both give the same deliveries in the
-// same order: the tail only saves the read and the parse. One immutable
-// v1::Delivery is shared by the tail, every subscription's in-flight entry and
-// every attempt; sinks get attempt and subscription beside it.
+// same order: the tail only saves the read. One immutable QueuedDelivery (the
+// stored bytes, never parsed: wire.h) is shared by the tail, every
+// subscription's in-flight entry and every attempt; sinks get attempt and
+// subscription beside it.
 //
 // Threading: one hub thread owns all subscription and session state. Public
 // methods post work to it and return at once; callbacks and sinks run on it.
@@ -46,14 +47,14 @@ class Store;
 
 // How much the hub keeps in memory (see "The tail" above).
 struct DeliveryHubOptions {
-  // Bound on the in-memory tail, over all agencies together: the serialized
-  // size (ByteSizeLong) of the deliveries held, and their number. Past either,
-  // the oldest (by arrival, whatever the agency) are dropped; they are then read
-  // from the store when a subscription needs them. The heap held is about twice
-  // the serialized size (protobuf objects, shared_ptr control blocks).
+  // Bound on the in-memory tail, over all agencies together: the stored size
+  // of the deliveries held, and their number. Past either, the oldest (by
+  // arrival, whatever the agency) are dropped; they are then read from the
+  // store when a subscription needs them. The heap held is a little more (each
+  // delivery's few facts and its shared_ptr control block, ~250 bytes).
   // 16 MiB: at 1 KiB a delivery, 16k of them, four times the largest window
-  // (4096 in flight), so a subscription that keeps up is served from memory;
-  // about 32 MiB of heap when full. A backlog older than that drains from the store.
+  // (4096 in flight), so a subscription that keeps up is served from memory.
+  // A backlog older than that drains from the store.
   size_t tail_max_bytes = size_t{16} << 20;
   size_t tail_max_entries = 65536;
 };
@@ -88,10 +89,10 @@ class DeliveryHub {
   void CloseStreams();
 
   // A delivery the batch just written made durable, handed over so the hub can
-  // send it without reading it back (delivery->seq() is set).
+  // send it without reading it back (delivery->seq is set).
   struct FreshDelivery {
     std::string agency_id;
-    std::shared_ptr<const v1::Delivery> delivery;
+    std::shared_ptr<const QueuedDelivery> delivery;
   };
   // New deliveries are durable up to these heads (called after each batch);
   // `fresh` holds some or all of them, in seq order per agency.
@@ -111,7 +112,7 @@ class DeliveryHub {
     absl::Time deadline;
     absl::Time expires = absl::InfiniteFuture();  // the envelope's expires_at
     uint32_t attempt = 1;
-    std::shared_ptr<const v1::Delivery> delivery;  // shared, immutable, seq set
+    std::shared_ptr<const QueuedDelivery> delivery;  // shared, immutable, seq set
   };
   // A (re)send waiting for its ack deadline. A session's ack deadline is fixed,
   // so these are queued in deadline order; entries whose delivery was acked (or
@@ -162,14 +163,14 @@ class DeliveryHub {
   void Activate(Session* s, ExchangeCore::OpenCallback opened, bool created);
   void Pump(Session* s);
   // Sends `d` (seq `seq`) to s as attempt 1 and tracks it in flight.
-  void SendFirst(Session* s, uint64_t seq, std::shared_ptr<const v1::Delivery> d, absl::Time now);
+  void SendFirst(Session* s, uint64_t seq, std::shared_ptr<const QueuedDelivery> d, absl::Time now);
   void EraseInflight(Session* s, std::map<uint64_t, Inflight>::iterator it);
   void Redeliver(absl::Time now);
   void UpdateFloor(Sub* sub);
   void MarkDirty(Sub* sub);
-  void Audit(Session* s, const v1::Delivery& d, uint32_t attempt, v1::AuditEvent event);
+  void Audit(Session* s, const QueuedDelivery& d, uint32_t attempt, v1::AuditEvent event);
   // Adds fresh deliveries of one agency to its tail, then enforces the bound.
-  void AddToTail(const std::string& agency, std::shared_ptr<const v1::Delivery> d);
+  void AddToTail(const std::string& agency, std::shared_ptr<const QueuedDelivery> d);
   void PersistDirty();
   Session* FindSession(uint64_t id);
   void DropSession(Session* s, const absl::Status& why, bool close_sink);
@@ -193,7 +194,7 @@ class DeliveryHub {
   absl::flat_hash_map<std::string, uint64_t> heads_;
   // An agency's tail: deliveries of seqs first_seq, first_seq + 1, ... (no gaps).
   struct TailEntry {
-    std::shared_ptr<const v1::Delivery> delivery;
+    std::shared_ptr<const QueuedDelivery> delivery;
     size_t bytes = 0;
     uint64_t arrival = 0;  // global arrival order, for dropping the oldest
   };

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <initializer_list>
 #include <map>
 #include <mutex>
 #include <set>
@@ -45,59 +44,6 @@ std::string Sha256(std::string_view bytes) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
   return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
-}
-
-// Where a length-delimited field sits inside a serialized message: `field` is
-// the whole wire-format field (tag, length, bytes), `contents` its bytes. The
-// first field whose number is in `numbers`; both empty when there is none.
-struct FieldSpan {
-  std::string_view field;
-  std::string_view contents;
-};
-absl::StatusOr<FieldSpan> FindField(std::string_view bytes, std::initializer_list<int> numbers) {
-  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
-                                            static_cast<int>(bytes.size()));
-  for (;;) {
-    const size_t start = static_cast<size_t>(in.CurrentPosition());
-    const uint32_t tag = in.ReadTag();
-    if (tag == 0) break;
-    const int number = google::protobuf::internal::WireFormatLite::GetTagFieldNumber(tag);
-    if (std::find(numbers.begin(), numbers.end(), number) != numbers.end() &&
-        google::protobuf::internal::WireFormatLite::GetTagWireType(tag) ==
-            google::protobuf::internal::WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
-      uint32_t length = 0;
-      if (!in.ReadVarint32(&length)) break;
-      const size_t at = static_cast<size_t>(in.CurrentPosition());
-      if (at + length > bytes.size()) break;
-      return FieldSpan{bytes.substr(start, at + length - start), bytes.substr(at, length)};
-    }
-    if (!google::protobuf::internal::WireFormatLite::SkipField(&in, tag)) break;
-  }
-  if (in.CurrentPosition() == static_cast<int>(bytes.size())) return FieldSpan{};
-  return absl::InternalError("re-serialized bytes unreadable");
-}
-
-// The payload (the oneof message) inside a serialized envelope. A submessage is
-// serialized the same inside its parent as alone, so hashing its contents
-// equals hashing the payload serialized alone, without serializing it again.
-absl::StatusOr<FieldSpan> FindPayload(std::string_view envelope_bytes) {
-  return FindField(envelope_bytes,
-                   {v1::Envelope::kTipOffFieldNumber, v1::Envelope::kCaseRecordFieldNumber,
-                    v1::Envelope::kPatrolReportFieldNumber});
-}
-
-// A length-delimited field `field` holding `bytes`, in wire format.
-void AppendLengthDelimited(std::string* out, int field, std::string_view bytes) {
-  auto varint = [out](uint64_t v) {
-    while (v >= 0x80) {
-      out->push_back(static_cast<char>(v | 0x80));
-      v >>= 7;
-    }
-    out->push_back(static_cast<char>(v));
-  };
-  varint((static_cast<uint64_t>(field) << 3) | 2);
-  varint(bytes.size());
-  out->append(bytes);
 }
 
 // The "what" and "why" of an envelope, common to its collection, disclosure and
@@ -405,10 +351,10 @@ class ExchangeCore::Impl {
     std::string expiry_key;    // empty without expires_at
     struct Recipient {
       std::string agency_id;
-      std::shared_ptr<v1::Delivery> delivery;  // seq set at commit
-      std::string bytes;                       // the stored value (no seq)
-      size_t entry = 0;                        // its disclosure entry
-      store::v1::RecipientRecord record;       // seq set at commit
+      // Its wire is the stored value (no seq); seq set at commit.
+      std::shared_ptr<QueuedDelivery> delivery;
+      size_t entry = 0;                   // its disclosure entry
+      store::v1::RecipientRecord record;  // seq set at commit
     };
     std::vector<Recipient> recipients;  // permitted ones
     std::vector<v1::AuditEntry> entries;
@@ -449,8 +395,8 @@ class ExchangeCore::Impl {
       if (match && seen.insert(agency).second) candidates.emplace_back(agency, false);
     }
 
-    // Decide every candidate first, so the last permitted delivery can take the
-    // envelope instead of a copy.
+    // Decide every candidate first: the payload's holder is the first permitted
+    // recipient without redactions.
     std::shared_ptr<const DecisionPoint> dp = decision_point();
     struct Decided {
       std::string agency_id;
@@ -462,10 +408,6 @@ class ExchangeCore::Impl {
       const policy::Agency* recipient = config_.registry->Find(agency_id);
       if (recipient == nullptr) continue;  // a stale subscription of a removed agency
       decided.push_back({agency_id, addressed, dp->Decide(env, sender, *recipient, now)});
-    }
-    size_t last_permitted = decided.size();
-    for (size_t i = 0; i < decided.size(); ++i) {
-      if (decided[i].decision.permit) last_permitted = i;
     }
 
     v1::AuditEntry collection = EntryAbout(env, v1::AUDIT_EVENT_COLLECTION);
@@ -533,31 +475,29 @@ class ExchangeCore::Impl {
       for (const auto& r : d.permit_rules) a.add_rule_ids(r);
       Staged::Recipient rcpt;
       rcpt.agency_id = decided[i].agency_id;
-      rcpt.delivery = std::make_shared<v1::Delivery>();
-      if (i == last_permitted) {
-        *rcpt.delivery->mutable_envelope() = std::move(env);
-      } else {
-        *rcpt.delivery->mutable_envelope() = env;
-      }
-      if (!d.redact.empty()) {
-        CORRIDOR_RETURN_IF_ERROR(dp->Redact(rcpt.delivery->mutable_envelope(), d.redact));
-        for (const auto& f : d.redact) rcpt.delivery->add_redacted_fields(f);
-      }
-      rcpt.delivery->set_addressed(decided[i].addressed);
+      // The stored (and sent) delivery: unredacted, the envelope's bytes as they
+      // are; redacted, a copy with the withheld paths cleared, serialized.
+      std::string bytes;
       if (d.redact.empty()) {
-        AppendLengthDelimited(&rcpt.bytes, v1::Delivery::kEnvelopeFieldNumber, env_bytes);
+        AppendLengthDelimited(&bytes, v1::Delivery::kEnvelopeFieldNumber, env_bytes);
         v1::Delivery rest;
         rest.set_addressed(decided[i].addressed);
-        rcpt.bytes += rest.SerializeAsString();
+        bytes += rest.SerializeAsString();
         // Unredacted, the delivered payload is the submitted one: no second hash.
         a.set_delivered_sha256(a.payload_sha256());
       } else {
-        rcpt.bytes = rcpt.delivery->SerializeAsString();
+        v1::Delivery redacted;
+        *redacted.mutable_envelope() = env;
+        CORRIDOR_RETURN_IF_ERROR(dp->Redact(redacted.mutable_envelope(), d.redact));
+        for (const auto& f : d.redact) redacted.add_redacted_fields(f);
+        redacted.set_addressed(decided[i].addressed);
+        bytes = redacted.SerializeAsString();
         CORRIDOR_ASSIGN_OR_RETURN(FieldSpan envelope,
-                                  FindField(rcpt.bytes, {v1::Delivery::kEnvelopeFieldNumber}));
+                                  FindField(bytes, {v1::Delivery::kEnvelopeFieldNumber}));
         CORRIDOR_ASSIGN_OR_RETURN(FieldSpan delivered, FindPayload(envelope.contents));
         a.set_delivered_sha256(Sha256(delivered.contents));
       }
+      CORRIDOR_ASSIGN_OR_RETURN(rcpt.delivery, MakeQueuedDelivery(0, std::move(bytes)));
       for (const auto& f : d.redact) a.add_redacted_fields(f);
       rcpt.record.set_agency_id(rcpt.agency_id);
       rcpt.record.set_holds_payload(i == holder);
@@ -596,12 +536,12 @@ class ExchangeCore::Impl {
       Staged::Recipient& r = st.recipients[i];
       uint64_t seq = heads_[r.agency_id] + 1;
       for (size_t j = 0; j < i; ++j) seq += st.recipients[j].agency_id == r.agency_id;
-      r.delivery->set_seq(seq);
+      r.delivery->seq = seq;
       r.record.set_seq(seq);
       st.entries[r.entry].set_delivery_seq(seq);
       *tail.add_recipients() = r.record;
-      rocksdb::Status s =
-          batch.Put(store_->cf(Store::kDeliveries), DeliveryKey(r.agency_id, seq), r.bytes);
+      rocksdb::Status s = batch.Put(store_->cf(Store::kDeliveries), DeliveryKey(r.agency_id, seq),
+                                    r.delivery->wire);
       if (!s.ok()) return FromRocks(s, "deliveries");
     }
     rocksdb::Status s = batch.Put(store_->cf(Store::kMessages), st.message_key,
@@ -614,7 +554,7 @@ class ExchangeCore::Impl {
     // Commit point for in-memory state (the batch is rolled back on any error above).
     audit_->Append(st.entries, batch);
     for (Staged::Recipient& r : st.recipients) {
-      heads_[r.agency_id] = r.delivery->seq();
+      heads_[r.agency_id] = r.delivery->seq;
       dirty_heads_.insert(r.agency_id);
       fresh_.push_back({r.agency_id, std::move(r.delivery)});
     }

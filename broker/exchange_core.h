@@ -27,6 +27,7 @@
 #include "broker/config.h"
 #include "broker/decision_point.h"
 #include "broker/identity.h"
+#include "broker/wire.h"
 #include "corridor/v1/exchange.pb.h"
 
 namespace corridor::broker {
@@ -41,10 +42,9 @@ class DeliverySink {
   // One delivery (or a redelivery, attempt > 1). At most max_in_flight unacked
   // deliveries are outstanding per sink, plus redeliveries of those.
   // `delivery` is shared and immutable: the same object goes to every
-  // subscription and every attempt, its seq() is set, and its attempt() and
-  // subscription() are not meaningful. What the client sees is `delivery` with
-  // attempt = `attempt` and subscription = `subscription`.
-  virtual void Send(std::shared_ptr<const v1::Delivery> delivery, uint32_t attempt,
+  // subscription and every attempt. What the client sees is the v1::Delivery
+  // WriteDelivery(*delivery, attempt, subscription) makes (wire.h).
+  virtual void Send(std::shared_ptr<const QueuedDelivery> delivery, uint32_t attempt,
                     const std::string& subscription) = 0;
   // The core is done with this sink: taken over by a newer stream of the same
   // subscription, or the broker is stopping. No Send follows.

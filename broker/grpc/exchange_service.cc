@@ -6,9 +6,16 @@
 #include <mutex>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "broker/grpc/auth.h"
 #include "broker/grpc/status_conversion.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
+#include "grpc/slice.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/proto_buffer_reader.h"
+#include "grpcpp/support/proto_buffer_writer.h"
 
 namespace corridor::broker::grpc_transport {
 namespace {
@@ -168,7 +175,7 @@ class SubscribeReactor;
 class StreamSink final : public DeliverySink {
  public:
   explicit StreamSink(SubscribeReactor* reactor) : reactor_(reactor) {}
-  void Send(std::shared_ptr<const v1::Delivery> delivery, uint32_t attempt,
+  void Send(std::shared_ptr<const QueuedDelivery> delivery, uint32_t attempt,
             const std::string& subscription) override;
   void Close(const absl::Status& why) override;
   void Opened(absl::StatusOr<v1::SubscriptionOpened> opened);
@@ -182,19 +189,24 @@ class StreamSink final : public DeliverySink {
   SubscribeReactor* reactor_;  // guarded by mu_
 };
 
-class SubscribeReactor final
-    : public grpc::ServerBidiReactor<v1::SubscribeRequest, v1::SubscribeResponse> {
+class SubscribeReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   SubscribeReactor(ExchangeCore* core, PeerIdentity peer)
       : core_(core), peer_(std::move(peer)), sink_(std::make_shared<StreamSink>(this)) {
-    StartRead(&request_);
+    StartRead(&read_buf_);
   }
-  ~SubscribeReactor() override { ReleaseBorrowed(); }
 
   void OnReadDone(bool ok) override {
     if (!ok) {
       // The client half-closed or went away: its unacked deliveries stay queued.
       EndStream(grpc::Status::OK);
+      return;
+    }
+    request_.Clear();
+    if (!grpc::SerializationTraits<v1::SubscribeRequest>::Deserialize(&read_buf_, &request_)
+             .ok()) {
+      EndStream(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                             "request: not a corridor.v1.SubscribeRequest"));
       return;
     }
     if (!opened_requested_) {
@@ -233,13 +245,12 @@ class SubscribeReactor final
       session = session_;
     }
     if (!seqs.empty()) core_->Ack(session, std::move(seqs));
-    if (!Ending()) StartRead(&request_);
+    if (!Ending()) StartRead(&read_buf_);
   }
 
   void OnWriteDone(bool ok) override {
     std::unique_lock<std::mutex> lock(mu_);
     writing_ = false;
-    ReleaseBorrowed();
     outbox_.erase(outbox_.begin(), outbox_.begin() + static_cast<ptrdiff_t>(written_));
     written_ = 0;
     if (!ok) {
@@ -266,21 +277,27 @@ class SubscribeReactor final
       EndStream(ToGrpcStatus(opened.status()));
       return;
     }
-    auto msg = std::make_unique<v1::SubscribeResponse>();
-    *msg->mutable_opened() = std::move(*opened);
+    v1::SubscribeResponse msg;
+    *msg.mutable_opened() = std::move(*opened);
+    grpc::ByteBuffer bytes;
+    bool own = false;
+    if (!grpc::SerializationTraits<v1::SubscribeResponse>::Serialize(msg, &bytes, &own).ok()) {
+      EndStream(grpc::Status(grpc::StatusCode::INTERNAL, "opened: could not serialize"));
+      return;
+    }
     {
       std::unique_lock<std::mutex> lock(mu_);
       if (!end_status_ && !finished_) {
-        outbox_.push_back(Outgoing{nullptr, 0, std::move(msg)});
+        outbox_.push_back(Outgoing{nullptr, 0, std::move(bytes)});
         WriteNextLocked(lock);
       }
     }
-    if (!Ending()) StartRead(&request_);
+    if (!Ending()) StartRead(&read_buf_);
   }
 
-  // `delivery` is shared with the core and other streams: it is never copied
-  // or changed here; the write borrows its envelope (see PrepareDeliveryLocked).
-  void Deliver(std::shared_ptr<const v1::Delivery> delivery, uint32_t attempt,
+  // `delivery` is shared with the core and other streams: never copied or
+  // changed here; its stored bytes go out with this stream's seq framing.
+  void Deliver(std::shared_ptr<const QueuedDelivery> delivery, uint32_t attempt,
                const std::string& subscription) {
     std::unique_lock<std::mutex> lock(mu_);
     if (end_status_ || finished_) return;
@@ -289,7 +306,7 @@ class SubscribeReactor final
     // sends it again after its ack deadline.
     if (outbox_.size() >= kMaxOutbox) return;
     if (subscription_ != subscription) subscription_ = subscription;
-    outbox_.push_back(Outgoing{std::move(delivery), attempt, nullptr});
+    outbox_.push_back(Outgoing{std::move(delivery), attempt, {}});
     WriteNextLocked(lock);
   }
 
@@ -307,58 +324,49 @@ class SubscribeReactor final
   }
 
   // One queued response: a delivery (shared, with this stream's attempt) or
-  // another message (the opened reply).
+  // another message, already serialized (the opened reply).
   struct Outgoing {
-    std::shared_ptr<const v1::Delivery> delivery;
+    std::shared_ptr<const QueuedDelivery> delivery;
     uint32_t attempt = 0;
-    std::unique_ptr<v1::SubscribeResponse> message;
+    grpc::ByteBuffer message;
   };
 
-  // Fills write_msg_ for `out`: the small fields are set, the envelope is the
-  // shared delivery's own (unsafe_arena_set_allocated_envelope on a heap
-  // message: no copy, no ownership; serializing only reads it, and protobuf's
-  // cached sizes are atomic). Released by ReleaseBorrowed once written.
+  // The SubscribeResponse carrying the first `count` queued deliveries, as one
+  // buffer: `delivery` when count is 1, else a DeliveryBatch (max_batch > 1).
+  // Each delivery is its stored bytes plus seq, attempt and subscription
+  // (WriteDelivery), so nothing is parsed or re-serialized here.
   // Called with mu_ held and no write in flight.
-  // With max_batch > 1, the first `count` queued deliveries go out as one
-  // DeliveryBatch, each filled the same way.
-  const v1::SubscribeResponse* PrepareDeliveryLocked(size_t count) {
-    borrowed_ = true;
-    if (count == 1) {
-      FillLocked(outbox_.front(), write_msg_.mutable_delivery());
-      return &write_msg_;
+  void PrepareDeliveriesLocked(size_t count) {
+    using WFL = google::protobuf::internal::WireFormatLite;
+    using google::protobuf::io::CodedOutputStream;
+    sizes_.clear();
+    size_t inner = 0;  // the batch's contents
+    for (size_t i = 0; i < count; ++i) {
+      const size_t n = DeliverySize(*outbox_[i].delivery, outbox_[i].attempt, subscription_);
+      sizes_.push_back(n);
+      inner += 1 + CodedOutputStream::VarintSize64(n) + n;
     }
-    auto* list = write_msg_.mutable_batch()->mutable_deliveries();
-    while (static_cast<size_t>(list->size()) > count) list->RemoveLast();
-    while (static_cast<size_t>(list->size()) < count) list->Add();
-    for (size_t i = 0; i < count; ++i) FillLocked(outbox_[i], list->Mutable(static_cast<int>(i)));
-    return &write_msg_;
-  }
-
-  void FillLocked(const Outgoing& out, v1::Delivery* w) {
-    const v1::Delivery& d = *out.delivery;
-    w->set_seq(d.seq());
-    if (d.has_envelope()) {
-      w->unsafe_arena_set_allocated_envelope(const_cast<v1::Envelope*>(&d.envelope()));
-    } else {
-      w->clear_envelope();
-    }
-    *w->mutable_redacted_fields() = d.redacted_fields();
-    w->set_attempt(out.attempt);
-    w->set_subscription(subscription_);
-    w->set_addressed(d.addressed());
-  }
-
-  // Gives the borrowed envelopes back (never deleted by write_msg_).
-  void ReleaseBorrowed() {
-    if (!borrowed_) return;
-    borrowed_ = false;
-    if (write_msg_.has_delivery()) {
-      write_msg_.mutable_delivery()->unsafe_arena_release_envelope();
-    } else if (write_msg_.has_batch()) {
-      for (v1::Delivery& d : *write_msg_.mutable_batch()->mutable_deliveries()) {
-        d.unsafe_arena_release_envelope();
+    const uint32_t outer_tag = WFL::MakeTag(count == 1 ? v1::SubscribeResponse::kDeliveryFieldNumber
+                                                       : v1::SubscribeResponse::kBatchFieldNumber,
+                                            WFL::WIRETYPE_LENGTH_DELIMITED);
+    const size_t outer_len = count == 1 ? sizes_[0] : inner;
+    const size_t total = CodedOutputStream::VarintSize32(outer_tag) +
+                         CodedOutputStream::VarintSize64(outer_len) + outer_len;
+    grpc_slice slice = grpc_slice_malloc(total);
+    uint8_t* p = GRPC_SLICE_START_PTR(slice);
+    p = CodedOutputStream::WriteTagToArray(outer_tag, p);
+    p = CodedOutputStream::WriteVarint64ToArray(outer_len, p);
+    for (size_t i = 0; i < count; ++i) {
+      if (count > 1) {
+        p = CodedOutputStream::WriteTagToArray(
+            WFL::MakeTag(v1::DeliveryBatch::kDeliveriesFieldNumber, WFL::WIRETYPE_LENGTH_DELIMITED),
+            p);
+        p = CodedOutputStream::WriteVarint64ToArray(sizes_[i], p);
       }
+      p = WriteDelivery(*outbox_[i].delivery, outbox_[i].attempt, subscription_, p);
     }
+    grpc::Slice owned(slice, grpc::Slice::STEAL_REF);
+    write_buf_ = grpc::ByteBuffer(&owned, 1);
   }
 
   void WriteNextLocked(std::unique_lock<std::mutex>& lock) {
@@ -380,32 +388,34 @@ class SubscribeReactor final
       while (written_ < outbox_.size() && written_ < max_batch_ && outbox_[written_].delivery) {
         ++written_;
       }
+      PrepareDeliveriesLocked(written_);
+    } else {
+      write_buf_ = out.message;
     }
-    const v1::SubscribeResponse* msg =
-        out.delivery ? PrepareDeliveryLocked(written_) : out.message.get();
     lock.unlock();
-    StartWrite(msg);  // no buffer_hint: see SubmitStreamReactor::WriteNextLocked
+    StartWrite(&write_buf_);  // no buffer_hint: see SubmitStreamReactor::WriteNextLocked
   }
 
   ExchangeCore* const core_;
   const PeerIdentity peer_;
   const std::shared_ptr<StreamSink> sink_;
+  grpc::ByteBuffer read_buf_;  // owned by the read in progress
   v1::SubscribeRequest request_;
   bool opened_requested_ = false;  // reads are serial, so no lock
   std::mutex mu_;
   uint64_t session_ = 0;
   std::deque<Outgoing> outbox_;
-  std::string subscription_;         // the name deliveries carry
-  v1::SubscribeResponse write_msg_;  // the delivery (or batch) being written (one at a time)
-  bool borrowed_ = false;            // write_msg_ holds shared deliveries' envelopes
-  size_t written_ = 0;               // outbox entries the write in flight carries
-  uint32_t max_batch_ = 1;           // deliveries per message (from the open)
+  std::string subscription_;    // the name deliveries carry
+  grpc::ByteBuffer write_buf_;  // the message being written (one at a time)
+  std::vector<size_t> sizes_;   // PrepareDeliveriesLocked's scratch
+  size_t written_ = 0;          // outbox entries the write in flight carries
+  uint32_t max_batch_ = 1;      // deliveries per message (from the open)
   bool writing_ = false;
   bool finished_ = false;
   std::optional<grpc::Status> end_status_;
 };
 
-void StreamSink::Send(std::shared_ptr<const v1::Delivery> delivery, uint32_t attempt,
+void StreamSink::Send(std::shared_ptr<const QueuedDelivery> delivery, uint32_t attempt,
                       const std::string& subscription) {
   std::lock_guard<std::mutex> lock(mu_);
   if (reactor_ != nullptr) reactor_->Deliver(std::move(delivery), attempt, subscription);
@@ -470,15 +480,15 @@ grpc::ServerBidiReactor<v1::SubmitRequest, v1::SubmitStreamResponse>* ExchangeSe
   return new SubmitStreamReactor(core_, *std::move(peer));
 }
 
-grpc::ServerBidiReactor<v1::SubscribeRequest, v1::SubscribeResponse>* ExchangeService::Subscribe(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* ExchangeService::Subscribe(
     grpc::CallbackServerContext* ctx) {
   auto peer = AuthenticateCall(*ctx, core_);
   if (!peer.ok()) {
-    return new RejectingBidiReactor<v1::SubscribeRequest, v1::SubscribeResponse>(
+    return new RejectingBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>(
         ToGrpcStatus(peer.status()));
   }
   if (peer->role != PeerRole::kAgency) {
-    return new RejectingBidiReactor<v1::SubscribeRequest, v1::SubscribeResponse>(grpc::Status(
+    return new RejectingBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>(grpc::Status(
         grpc::StatusCode::PERMISSION_DENIED, "only agency nodes may subscribe to deliveries"));
   }
   return new SubscribeReactor(core_, *std::move(peer));

@@ -14,7 +14,14 @@
 
 namespace corridor::broker::grpc_transport {
 
-class ExchangeService final : public v1::Exchange::CallbackService {
+// Subscribe is a raw (ByteBuffer) method: deliveries are written as the bytes
+// the broker stored (wire.h), not re-serialized per write. Requests are still
+// parsed as SubscribeRequest; clients see the same messages as before.
+using ExchangeServiceBase = v1::Exchange::WithCallbackMethod_Submit<
+    v1::Exchange::WithCallbackMethod_SubmitStream<
+        v1::Exchange::WithRawCallbackMethod_Subscribe<v1::Exchange::Service>>>;
+
+class ExchangeService final : public ExchangeServiceBase {
  public:
   explicit ExchangeService(ExchangeCore* core) : core_(core) {}
 
@@ -23,7 +30,7 @@ class ExchangeService final : public v1::Exchange::CallbackService {
                                    v1::SubmitResponse* response) override;
   grpc::ServerBidiReactor<v1::SubmitRequest, v1::SubmitStreamResponse>* SubmitStream(
       grpc::CallbackServerContext* ctx) override;
-  grpc::ServerBidiReactor<v1::SubscribeRequest, v1::SubscribeResponse>* Subscribe(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Subscribe(
       grpc::CallbackServerContext* ctx) override;
 
  private:

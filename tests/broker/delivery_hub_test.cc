@@ -98,20 +98,23 @@ class DeliveryHubTest : public ::testing::Test {
     }
   }
 
-  static std::shared_ptr<const v1::Delivery> Fresh(v1::Delivery d, uint64_t seq) {
-    d.set_seq(seq);
-    return std::make_shared<const v1::Delivery>(std::move(d));
+  // As the core hands them over: the stored bytes (no seq) and the seq.
+  static std::shared_ptr<const QueuedDelivery> Fresh(v1::Delivery d, uint64_t seq) {
+    d.clear_seq();
+    auto q = MakeQueuedDelivery(seq, d.SerializeAsString());
+    EXPECT_TRUE(q.ok()) << q.status();
+    return q.ok() ? *std::move(q) : nullptr;
   }
 
   // Heads move to `head`; `fresh` is handed over with them.
-  void Advance(uint64_t head, std::vector<std::shared_ptr<const v1::Delivery>> fresh = {}) {
+  void Advance(uint64_t head, std::vector<std::shared_ptr<const QueuedDelivery>> fresh = {}) {
     std::vector<DeliveryHub::FreshDelivery> f;
     for (auto& d : fresh) f.push_back({kAgency, std::move(d)});
     hub_->HeadsAdvanced({{kAgency, head}}, std::move(f));
   }
   // Fresh "tail-N" deliveries for [from, to].
-  static std::vector<std::shared_ptr<const v1::Delivery>> TailRun(uint64_t from, uint64_t to) {
-    std::vector<std::shared_ptr<const v1::Delivery>> out;
+  static std::vector<std::shared_ptr<const QueuedDelivery>> TailRun(uint64_t from, uint64_t to) {
+    std::vector<std::shared_ptr<const QueuedDelivery>> out;
     for (uint64_t seq = from; seq <= to; ++seq)
       out.push_back(Fresh(MakeDelivery("tail", seq), seq));
     return out;
@@ -214,7 +217,7 @@ TEST_F(DeliveryHubTest, TailBoundDropsTheOldestWhichComeFromTheStore) {
 }
 
 TEST_F(DeliveryHubTest, TailByteBoundIsRespected) {
-  const size_t one = Fresh(MakeDelivery("tail", 1), 1)->ByteSizeLong();
+  const size_t one = Fresh(MakeDelivery("tail", 1), 1)->wire.size();
   DeliveryHub::Options options;
   options.tail_max_bytes = 3 * one + one / 2;  // room for three
   StartHub(options);
@@ -235,7 +238,7 @@ TEST_F(DeliveryHubTest, OneSharedDeliveryForEverySubscriptionAndAttempt) {
   ASSERT_TRUE(ops.opened.ok());
   ASSERT_TRUE(desk.opened.ok());
   auto fresh = TailRun(1, 1);
-  const v1::Delivery* original = fresh[0].get();
+  const QueuedDelivery* original = fresh[0].get();
   Advance(1, std::move(fresh));
   ASSERT_EQ(ops.sink->WaitFor(1).size(), 1u);
   ASSERT_EQ(desk.sink->WaitFor(1).size(), 1u);
@@ -249,7 +252,7 @@ TEST_F(DeliveryHubTest, FiltersApplyToTailDeliveries) {
   StartHub();
   auto a = Attach(Params("fuel", {"smuggling.fuel"}));
   ASSERT_TRUE(a.opened.ok());
-  std::vector<std::shared_ptr<const v1::Delivery>> fresh;
+  std::vector<std::shared_ptr<const QueuedDelivery>> fresh;
   fresh.push_back(Fresh(MakeDelivery("tail", 1, "smuggling.fuel", false), 1));
   fresh.push_back(Fresh(MakeDelivery("tail", 2, "smuggling.frozen_goods", false), 2));
   fresh.push_back(Fresh(MakeDelivery("tail", 3, "patrol.sighting", true), 3));  // addressed

@@ -16,16 +16,19 @@
 namespace corridor::broker::testing {
 
 // Each delivery is kept twice: as the shared object the sink was given (to
-// check sharing) and as a copy with this send's attempt and subscription.
+// check sharing) and parsed from the bytes a transport would send for this
+// attempt and subscription (WriteDelivery), as a client would read them.
 class RecordingSink : public DeliverySink {
  public:
-  void Send(std::shared_ptr<const v1::Delivery> d, uint32_t attempt,
+  void Send(std::shared_ptr<const QueuedDelivery> d, uint32_t attempt,
             const std::string& subscription) override {
+    std::string bytes(DeliverySize(*d, attempt, subscription), '\0');
+    uint8_t* begin = reinterpret_cast<uint8_t*>(bytes.data());
+    uint8_t* end = WriteDelivery(*d, attempt, subscription, begin);
     std::lock_guard<std::mutex> lock(mu_);
     shared_.push_back(d);
-    got_.push_back(*d);
-    got_.back().set_attempt(attempt);
-    got_.back().set_subscription(subscription);
+    v1::Delivery& got = got_.emplace_back();
+    if (end != begin + bytes.size() || !got.ParseFromString(bytes)) got.set_subscription("UNREADABLE");
     cv_.notify_all();
   }
   void Close(const absl::Status& why) override {
@@ -43,7 +46,7 @@ class RecordingSink : public DeliverySink {
     std::lock_guard<std::mutex> lock(mu_);
     return got_;
   }
-  std::vector<std::shared_ptr<const v1::Delivery>> shared() {
+  std::vector<std::shared_ptr<const QueuedDelivery>> shared() {
     std::lock_guard<std::mutex> lock(mu_);
     return shared_;
   }
@@ -57,7 +60,7 @@ class RecordingSink : public DeliverySink {
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<v1::Delivery> got_;
-  std::vector<std::shared_ptr<const v1::Delivery>> shared_;
+  std::vector<std::shared_ptr<const QueuedDelivery>> shared_;
   std::optional<absl::Status> closed_;
 };
 
