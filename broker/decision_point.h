@@ -8,8 +8,10 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "corridor/v1/envelope.pb.h"
 #include "policy/registry.h"
@@ -31,9 +33,11 @@ class DecisionPoint {
   // Decides for one recipient. Must not block; thread-safe.
   virtual Decision Decide(const v1::Envelope& msg, const policy::Agency& sender,
                           const policy::Agency& recipient, absl::Time now) const = 0;
-  // Withholds `paths` from `msg` (a copy made for one recipient). INVALID_ARGUMENT
-  // for a path the payload does not have.
-  virtual absl::Status Redact(v1::Envelope* msg, const std::vector<std::string>& paths) const = 0;
+  // Withholds `paths` from a serialized envelope (policy::RedactSerialized):
+  // the bytes one recipient gets. INVALID_ARGUMENT for a path the payload
+  // does not have.
+  virtual absl::StatusOr<std::string> Redact(std::string_view envelope,
+                                             const std::vector<std::string>& paths) const = 0;
   virtual const std::string& version() const = 0;
 };
 

@@ -10,6 +10,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "broker/audit/internal/crypto_util.h"
 #include "broker/audit_log.h"
 #include "broker/committer.h"
 #include "broker/delivery_hub.h"
@@ -19,7 +20,6 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/util/time_util.h"
 #include "google/protobuf/wire_format_lite.h"
-#include "openssl/sha.h"
 
 namespace corridor::broker {
 namespace {
@@ -40,10 +40,10 @@ google::protobuf::Timestamp ToProto(absl::Time t) {
   return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
 }
 
+// With a digest fetched once and a context per thread (crypto_util.h): the
+// one-shot SHA256() fetches the algorithm on every call in OpenSSL 3.
 std::string Sha256(std::string_view bytes) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
-  return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
+  return std::string(audit::internal::AsView(audit::internal::Sha256({bytes})));
 }
 
 // The "what" and "why" of an envelope, common to its collection, disclosure and
@@ -119,8 +119,9 @@ std::shared_ptr<const DecisionPoint> MakePermitAllDecisionPoint() {
       d.policy_version = version_;
       return d;
     }
-    absl::Status Redact(v1::Envelope*, const std::vector<std::string>& paths) const override {
-      if (paths.empty()) return absl::OkStatus();
+    absl::StatusOr<std::string> Redact(std::string_view envelope,
+                                       const std::vector<std::string>& paths) const override {
+      if (paths.empty()) return std::string(envelope);
       return absl::UnimplementedError("the permit-all decision point never redacts");
     }
     const std::string& version() const override { return version_; }
@@ -475,28 +476,25 @@ class ExchangeCore::Impl {
       for (const auto& r : d.permit_rules) a.add_rule_ids(r);
       Staged::Recipient rcpt;
       rcpt.agency_id = decided[i].agency_id;
-      // The stored (and sent) delivery: unredacted, the envelope's bytes as they
-      // are; redacted, a copy with the withheld paths cleared, serialized.
-      std::string bytes;
-      if (d.redact.empty()) {
-        AppendLengthDelimited(&bytes, v1::Delivery::kEnvelopeFieldNumber, env_bytes);
-        v1::Delivery rest;
-        rest.set_addressed(decided[i].addressed);
-        bytes += rest.SerializeAsString();
+      // The stored (and sent) delivery: the envelope's bytes, as they are or with
+      // the withheld paths cut out, then redacted_fields and addressed.
+      std::string redacted;
+      std::string_view delivered_envelope = env_bytes;
+      if (!d.redact.empty()) {
+        CORRIDOR_ASSIGN_OR_RETURN(redacted, dp->Redact(env_bytes, d.redact));
+        CORRIDOR_ASSIGN_OR_RETURN(FieldSpan delivered, FindPayload(redacted));
+        a.set_delivered_sha256(Sha256(delivered.contents));
+        delivered_envelope = redacted;
+      } else {
         // Unredacted, the delivered payload is the submitted one: no second hash.
         a.set_delivered_sha256(a.payload_sha256());
-      } else {
-        v1::Delivery redacted;
-        *redacted.mutable_envelope() = env;
-        CORRIDOR_RETURN_IF_ERROR(dp->Redact(redacted.mutable_envelope(), d.redact));
-        for (const auto& f : d.redact) redacted.add_redacted_fields(f);
-        redacted.set_addressed(decided[i].addressed);
-        bytes = redacted.SerializeAsString();
-        CORRIDOR_ASSIGN_OR_RETURN(FieldSpan envelope,
-                                  FindField(bytes, {v1::Delivery::kEnvelopeFieldNumber}));
-        CORRIDOR_ASSIGN_OR_RETURN(FieldSpan delivered, FindPayload(envelope.contents));
-        a.set_delivered_sha256(Sha256(delivered.contents));
       }
+      std::string bytes;
+      AppendLengthDelimited(&bytes, v1::Delivery::kEnvelopeFieldNumber, delivered_envelope);
+      v1::Delivery rest;
+      for (const auto& f : d.redact) rest.add_redacted_fields(f);
+      rest.set_addressed(decided[i].addressed);
+      bytes += rest.SerializeAsString();
       CORRIDOR_ASSIGN_OR_RETURN(rcpt.delivery, MakeQueuedDelivery(0, std::move(bytes)));
       for (const auto& f : d.redact) a.add_redacted_fields(f);
       rcpt.record.set_agency_id(rcpt.agency_id);

@@ -37,8 +37,9 @@ class PolicyDecisionPoint final : public DecisionPoint {
     out.policy_version = std::move(d.policy_version);
     return out;
   }
-  absl::Status Redact(v1::Envelope* msg, const std::vector<std::string>& paths) const override {
-    return policy::Redact(msg, paths);
+  absl::StatusOr<std::string> Redact(std::string_view envelope,
+                                     const std::vector<std::string>& paths) const override {
+    return policy::RedactSerialized(envelope, paths);
   }
   const std::string& version() const override { return bundle_->version(); }
 

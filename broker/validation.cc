@@ -5,6 +5,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/message.h"
+#include "google/protobuf/unknown_field_set.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace corridor::broker {
@@ -190,6 +193,38 @@ absl::Status ValidateSubscriptionName(std::string_view name, std::string_view fi
   return absl::OkStatus();
 }
 
+// A field this broker's schema does not have, anywhere in `m`: policy cannot
+// see it, so it could carry what a rule withholds past the rule. Named by path.
+absl::Status RejectUnknownFields(const google::protobuf::Message& m, const std::string& path) {
+  using google::protobuf::FieldDescriptor;
+  const google::protobuf::Reflection* r = m.GetReflection();
+  const google::protobuf::UnknownFieldSet& unknown = r->GetUnknownFields(m);
+  if (!unknown.empty()) {
+    return InvalidArgumentError(StrCat(path, ": unknown field number ", unknown.field(0).number(),
+                                       " (not in this broker's schema, so policy cannot see it)"));
+  }
+  const google::protobuf::Descriptor* d = m.GetDescriptor();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FieldDescriptor* f = d->field(i);
+    if (f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    if (f->is_repeated()) {
+      for (int j = 0, n = r->FieldSize(m, f); j < n; ++j) {
+        if (auto s = RejectUnknownFields(r->GetRepeatedMessage(m, f, j),
+                                         StrCat(path, ".", f->name(), "[", j, "]"));
+            !s.ok()) {
+          return s;
+        }
+      }
+    } else if (r->HasField(m, f)) {
+      if (auto s = RejectUnknownFields(r->GetMessage(m, f), StrCat(path, ".", f->name()));
+          !s.ok()) {
+        return s;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateEnvelope(const v1::Envelope& env, const PeerIdentity& sender,
                               const policy::Registry& registry, const EnvelopeLimits& limits,
                               absl::Time now) {
@@ -198,6 +233,7 @@ absl::Status ValidateEnvelope(const v1::Envelope& env, const PeerIdentity& sende
     return InvalidArgumentError(
         StrCat("envelope: ", bytes, " bytes exceeds max_message_bytes ", limits.max_message_bytes));
   }
+  if (auto s = RejectUnknownFields(env, "envelope"); !s.ok()) return s;
   // Who: the sender fields may only repeat the caller's own identity.
   if (!env.sender().agency_id().empty() && env.sender().agency_id() != sender.agency_id) {
     return absl::PermissionDeniedError(StrCat("envelope.sender.agency_id: a node of '",

@@ -3,7 +3,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/descriptor.h"
+#include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/message.h"
+#include "google/protobuf/wire_format_lite.h"
 
 namespace corridor::policy {
 namespace {
@@ -64,7 +66,76 @@ void ClearChain(Message* m, const std::vector<const FieldDescriptor*>& chain, si
   ClearChain(r->MutableMessage(m, f), chain, i + 1);
 }
 
+using WFL = google::protobuf::internal::WireFormatLite;
+
+// Appends `v` as a varint.
+void PutVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+// Copies the message `bytes` to `out` without the fields the chains name at
+// `depth` (a chain ending there), recursing into the fields a chain passes
+// through. False when `bytes` is not a message.
+bool Strip(std::string_view bytes, const std::vector<const std::vector<int>*>& chains,
+           size_t depth, std::string* out) {
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                            static_cast<int>(bytes.size()));
+  std::vector<const std::vector<int>*> deeper;
+  for (;;) {
+    const size_t start = static_cast<size_t>(in.CurrentPosition());
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) return in.CurrentPosition() == static_cast<int>(bytes.size());
+    const int number = WFL::GetTagFieldNumber(tag);
+    bool cut = false;
+    deeper.clear();
+    for (const std::vector<int>* chain : chains) {
+      if ((*chain)[depth] != number) continue;
+      if (chain->size() == depth + 1) {
+        cut = true;
+      } else {
+        deeper.push_back(chain);
+      }
+    }
+    if (!deeper.empty() && !cut && WFL::GetTagWireType(tag) == WFL::WIRETYPE_LENGTH_DELIMITED) {
+      uint32_t length = 0;
+      if (!in.ReadVarint32(&length)) return false;
+      const size_t at = static_cast<size_t>(in.CurrentPosition());
+      if (length > bytes.size() - at || !in.Skip(static_cast<int>(length))) return false;
+      std::string inner;
+      if (!Strip(bytes.substr(at, length), deeper, depth + 1, &inner)) return false;
+      PutVarint(out, tag);
+      PutVarint(out, inner.size());
+      out->append(inner);
+      continue;
+    }
+    if (!WFL::SkipField(&in, tag)) return false;
+    if (!cut) out->append(bytes.substr(start, static_cast<size_t>(in.CurrentPosition()) - start));
+  }
+}
+
 }  // namespace
+
+absl::StatusOr<std::string> RedactSerialized(std::string_view envelope,
+                                             const std::vector<std::string>& paths) {
+  std::vector<std::vector<int>> numbers(paths.size());
+  for (size_t i = 0; i < paths.size(); ++i) {
+    std::vector<const FieldDescriptor*> chain;
+    if (absl::Status s = Resolve(paths[i], &chain); !s.ok()) return s;
+    for (const FieldDescriptor* f : chain) numbers[i].push_back(f->number());
+  }
+  std::vector<const std::vector<int>*> chains;
+  for (const auto& n : numbers) chains.push_back(&n);
+  std::string out;
+  out.reserve(envelope.size());
+  if (!Strip(envelope, chains, 0, &out)) {
+    return absl::DataLossError("redact: the envelope's bytes are not a message");
+  }
+  return out;
+}
 
 absl::Status ValidatePayloadPath(std::string_view path) {
   std::vector<const FieldDescriptor*> chain;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "corridor/v1/envelope.pb.h"
 
 namespace corridor::policy {
@@ -31,5 +32,14 @@ absl::Status ValidatePayloadPath(std::string_view path);
 // one set, or whose intermediate message is absent, is a no-op (nothing is
 // created). All paths are validated first: on INVALID_ARGUMENT *msg is unchanged.
 absl::Status Redact(corridor::v1::Envelope* msg, const std::vector<std::string>& paths);
+
+// The same on a serialized Envelope, without parsing it: every occurrence of a
+// field named by `paths` is cut out of the bytes (and the lengths of the
+// messages around it shortened); everything else is copied as it is. For bytes
+// protobuf serialized, the result equals serializing the Redact()ed message;
+// for any bytes, it parses to the Redact()ed parse. INVALID_ARGUMENT for an
+// unknown path (as Redact), DATA_LOSS when `envelope` is not a message.
+absl::StatusOr<std::string> RedactSerialized(std::string_view envelope,
+                                             const std::vector<std::string>& paths);
 
 }  // namespace corridor::policy

@@ -1,6 +1,7 @@
 #include "broker/validation.h"
 
 #include "broker/config.h"
+#include "broker/wire.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/envelopes.h"
@@ -93,6 +94,31 @@ TEST_F(ValidationTest, FieldErrorsNameTheField) {
     c.mutate(e);
     EXPECT_THAT(Check(e), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.field)))
         << c.field;
+  }
+}
+
+// Fields the broker's schema lacks would pass policy unseen (and reach every
+// recipient, even one that gets a redacted copy): refused, named by path.
+TEST_F(ValidationTest, UnknownFieldsAreRefusedNamingWhere) {
+  std::string extra;
+  AppendLengthDelimited(&extra, 99, "informant: 陈某, 138-0000-0000");
+  {
+    v1::Envelope e = SampleTipOff("t-1");
+    ASSERT_TRUE(e.MergeFromString(extra));
+    EXPECT_THAT(Check(e), StatusIs(absl::StatusCode::kInvalidArgument,
+                                   HasSubstr("envelope: unknown field number 99")));
+  }
+  {
+    v1::Envelope e = SampleTipOff("t-1");
+    ASSERT_TRUE(e.mutable_tip_off()->MergeFromString(extra));
+    EXPECT_THAT(Check(e), StatusIs(absl::StatusCode::kInvalidArgument,
+                                   HasSubstr("envelope.tip_off: unknown field number 99")));
+  }
+  {
+    v1::Envelope e = SampleTipOff("t-1");
+    ASSERT_TRUE(e.mutable_tip_off()->mutable_vessel()->MergeFromString(extra));
+    EXPECT_THAT(Check(e), StatusIs(absl::StatusCode::kInvalidArgument,
+                                   HasSubstr("envelope.tip_off.vessel: unknown field number 99")));
   }
 }
 

@@ -2,6 +2,12 @@
 #include "policy/redact.h"
 
 #include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/message.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -135,6 +141,111 @@ TEST(PolicyRedactTest, ValidatePayloadPath) {
   EXPECT_THAT(ValidatePayloadPath("tip_off.vessel.imo"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("corridor.v1.Vessel has no field 'imo'")));
+}
+
+// Every field of `m` set (two elements of each repeated field), recursively:
+// strings Chinese and ASCII, numbers non-zero, enums their last value.
+void FillAll(google::protobuf::Message* m, int depth) {
+  using google::protobuf::FieldDescriptor;
+  const auto* r = m->GetReflection();
+  const auto* d = m->GetDescriptor();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FieldDescriptor* f = d->field(i);
+    if (f->containing_oneof() != nullptr && depth == 0) continue;  // the payload: chosen by caller
+    const int n = f->is_repeated() ? 2 : 1;
+    for (int j = 0; j < n; ++j) {
+      const std::string text = absl::StrCat("值", f->name(), "-", j);
+      switch (f->cpp_type()) {
+        case FieldDescriptor::CPPTYPE_STRING:
+          f->is_repeated() ? r->AddString(m, f, text) : r->SetString(m, f, text);
+          break;
+        case FieldDescriptor::CPPTYPE_INT32:
+          f->is_repeated() ? r->AddInt32(m, f, -7 - j) : r->SetInt32(m, f, -7);
+          break;
+        case FieldDescriptor::CPPTYPE_INT64:
+          f->is_repeated() ? r->AddInt64(m, f, 1700000000 + j) : r->SetInt64(m, f, 1700000000);
+          break;
+        case FieldDescriptor::CPPTYPE_UINT32:
+          f->is_repeated() ? r->AddUInt32(m, f, 300 + j) : r->SetUInt32(m, f, 300);
+          break;
+        case FieldDescriptor::CPPTYPE_UINT64:
+          f->is_repeated() ? r->AddUInt64(m, f, 70000 + j) : r->SetUInt64(m, f, 70000);
+          break;
+        case FieldDescriptor::CPPTYPE_DOUBLE:
+          f->is_repeated() ? r->AddDouble(m, f, 22.1 + j) : r->SetDouble(m, f, 22.1);
+          break;
+        case FieldDescriptor::CPPTYPE_FLOAT:
+          f->is_repeated() ? r->AddFloat(m, f, 1.5f + j) : r->SetFloat(m, f, 1.5f);
+          break;
+        case FieldDescriptor::CPPTYPE_BOOL:
+          f->is_repeated() ? r->AddBool(m, f, true) : r->SetBool(m, f, true);
+          break;
+        case FieldDescriptor::CPPTYPE_ENUM: {
+          const auto* e = f->enum_type()->value(f->enum_type()->value_count() - 1);
+          f->is_repeated() ? r->AddEnum(m, f, e) : r->SetEnum(m, f, e);
+          break;
+        }
+        case FieldDescriptor::CPPTYPE_MESSAGE:
+          if (depth < 4) {
+            FillAll(f->is_repeated() ? r->AddMessage(m, f) : r->MutableMessage(m, f), depth + 1);
+          }
+          break;
+      }
+    }
+  }
+}
+
+// Every path Redact accepts, from the payload oneof down.
+void AllPaths(const google::protobuf::Descriptor* d, const std::string& prefix, int depth,
+              std::vector<std::string>* out) {
+  for (int i = 0; i < d->field_count(); ++i) {
+    const auto* f = d->field(i);
+    if (depth == 0 && (f->containing_oneof() == nullptr || f->containing_oneof()->name() != "payload")) {
+      continue;
+    }
+    const std::string path = prefix.empty() ? f->name() : absl::StrCat(prefix, ".", f->name());
+    out->push_back(path);
+    if (f->message_type() != nullptr && depth < 4) AllPaths(f->message_type(), path, depth + 1, out);
+  }
+}
+
+// The wire-level redaction equals serializing the reflection-redacted message,
+// for every path alone and for every pair, on each kind of payload.
+TEST(PolicyRedactTest, RedactSerializedEqualsRedactForEveryPath) {
+  std::vector<std::string> paths;
+  AllPaths(corridor::v1::Envelope::descriptor(), "", 0, &paths);
+  ASSERT_GT(paths.size(), 30u);
+  size_t compared = 0;
+  for (const char* payload : {"tip_off", "case_record", "patrol_report"}) {
+    corridor::v1::Envelope e;
+    FillAll(&e, 0);
+    const auto* f = corridor::v1::Envelope::descriptor()->FindFieldByName(payload);
+    FillAll(e.GetReflection()->MutableMessage(&e, f), 1);
+    const std::string bytes = e.SerializeAsString();
+    auto check = [&](const std::vector<std::string>& redact) {
+      corridor::v1::Envelope want = e;
+      ASSERT_THAT(Redact(&want, redact), IsOk());
+      auto got = RedactSerialized(bytes, redact);
+      ASSERT_TRUE(got.ok()) << got.status();
+      EXPECT_EQ(*got, want.SerializeAsString()) << payload << ": " << absl::StrJoin(redact, ",");
+      ++compared;
+    };
+    for (size_t i = 0; i < paths.size(); ++i) {
+      check({paths[i]});
+      for (size_t j = i + 1; j < paths.size(); ++j) check({paths[i], paths[j]});
+    }
+    check({});
+    check(paths);
+  }
+  EXPECT_GT(compared, 1000u);
+}
+
+TEST(PolicyRedactTest, RedactSerializedRefusesWhatRedactRefuses) {
+  const std::string bytes = TipOff().SerializeAsString();
+  EXPECT_THAT(RedactSerialized(bytes, {"tip_off.informer"}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("has no field 'informer'")));
+  EXPECT_THAT(RedactSerialized(bytes.substr(0, bytes.size() - 3), {"tip_off.informant"}).status(),
+              StatusIs(absl::StatusCode::kDataLoss));
 }
 
 }  // namespace
