@@ -69,6 +69,30 @@ absl::StatusOr<FieldSpan> FindField(std::string_view bytes, std::initializer_lis
   return absl::InternalError("serialized bytes unreadable");
 }
 
+bool ForEachField(std::string_view bytes,
+                  const std::function<void(int number, std::string_view whole,
+                                           std::string_view contents)>& on_field) {
+  CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
+                      static_cast<int>(bytes.size()));
+  for (;;) {
+    const size_t start = static_cast<size_t>(in.CurrentPosition());
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) return in.CurrentPosition() == static_cast<int>(bytes.size());
+    std::string_view contents;
+    if (WFL::GetTagWireType(tag) == WFL::WIRETYPE_LENGTH_DELIMITED) {
+      uint32_t length = 0;
+      if (!in.ReadVarint32(&length)) return false;
+      const size_t at = static_cast<size_t>(in.CurrentPosition());
+      if (length > bytes.size() - at || !in.Skip(static_cast<int>(length))) return false;
+      contents = bytes.substr(at, length);
+    } else if (!WFL::SkipField(&in, tag)) {
+      return false;
+    }
+    on_field(WFL::GetTagFieldNumber(tag),
+             bytes.substr(start, static_cast<size_t>(in.CurrentPosition()) - start), contents);
+  }
+}
+
 absl::StatusOr<FieldSpan> FindPayload(std::string_view envelope_bytes) {
   return FindField(envelope_bytes,
                    {v1::Envelope::kTipOffFieldNumber, v1::Envelope::kCaseRecordFieldNumber,

@@ -27,11 +27,22 @@ constexpr size_t kMaxRepliesPerMessage = 512;
 // Deliveries queued for one Subscribe stream, at most (2 x the largest window).
 constexpr size_t kMaxOutbox = 8192;
 
-class SubmitStreamReactor final
-    : public grpc::ServerBidiReactor<v1::SubmitRequest, v1::SubmitStreamResponse> {
+// The bytes of a ByteBuffer, in one string (most requests are one slice).
+void Flatten(grpc::ByteBuffer* buffer, std::string* out) {
+  out->clear();
+  std::vector<grpc::Slice> slices;
+  if (buffer->Dump(&slices).ok()) {
+    for (const grpc::Slice& slice : slices) {
+      out->append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    }
+  }
+  buffer->Clear();
+}
+
+class SubmitStreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   SubmitStreamReactor(ExchangeCore* core, PeerIdentity peer) : core_(core), peer_(std::move(peer)) {
-    StartRead(&request_);
+    StartRead(&read_buf_);
   }
 
   void OnReadDone(bool ok) override {
@@ -41,6 +52,23 @@ class SubmitStreamReactor final
       MaybeFinishLocked(lock);
       return;
     }
+    // The request's bytes stay at hand: each envelope's own bytes go to the
+    // core with it (envelope once, then every `more`, in order).
+    Flatten(&read_buf_, &raw_);
+    request_.Clear();
+    if (!request_.ParseFromString(raw_)) {
+      std::unique_lock<std::mutex> lock(mu_);
+      reads_done_ = true;
+      refused_ = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                              "request: not a corridor.v1.SubmitRequest");
+      MaybeFinishLocked(lock);
+      return;
+    }
+    std::vector<std::string_view> envelope_bytes, more_bytes;
+    ForEachField(raw_, [&](int number, std::string_view, std::string_view contents) {
+      if (number == v1::SubmitRequest::kEnvelopeFieldNumber) envelope_bytes.push_back(contents);
+      if (number == v1::SubmitRequest::kMoreFieldNumber) more_bytes.push_back(contents);
+    });
     // Each envelope of the request is a submission of its own, in order.
     const size_t count = 1 + static_cast<size_t>(request_.more_size());
     uint64_t first_index;
@@ -64,14 +92,19 @@ class SubmitStreamReactor final
         Complete(index, client_id, absl::InvalidArgumentError("envelope: required"));
         continue;
       }
-      core_->Submit(peer_, std::move(*env),
+      // The bytes it was parsed from, when they are its alone (an envelope
+      // field sent twice is merged by the parse: then none).
+      std::string submitted;
+      if (i == 0 && envelope_bytes.size() == 1) submitted = envelope_bytes[0];
+      if (i > 0 && more_bytes.size() == count - 1) submitted = more_bytes[i - 1];
+      core_->Submit(peer_, std::move(*env), std::move(submitted),
                     [this, index, client_id](absl::StatusOr<v1::SubmitResponse> r) {
                       Complete(index, client_id, std::move(r));
                     });
     }
     std::lock_guard<std::mutex> lock(mu_);
     if (slots_.size() < kMaxStreamInFlight) {
-      StartRead(&request_);
+      StartRead(&read_buf_);
     } else {
       read_paused_ = true;
     }
@@ -89,7 +122,7 @@ class SubmitStreamReactor final
     out_count_ = 0;
     if (read_paused_ && slots_.size() < kMaxStreamInFlight && !broken_) {
       read_paused_ = false;
-      StartRead(&request_);
+      StartRead(&read_buf_);
     }
     WriteNextLocked(lock);
   }
@@ -132,11 +165,20 @@ class SubmitStreamReactor final
         *out_.add_more() = std::move(slots_[out_count_].response);
         ++out_count_;
       }
+      bool own = false;
+      write_buf_.Clear();
+      if (!grpc::SerializationTraits<v1::SubmitStreamResponse>::Serialize(out_, &write_buf_, &own)
+               .ok()) {
+        broken_ = true;  // cannot happen for a message built here; never hang on it
+        writing_ = false;
+        MaybeFinishLocked(lock);
+        return;
+      }
       // No buffer_hint: gRPC 1.51 holds a hinted write (and its OnWriteDone)
       // until a later write, and with one write in flight that later write never
       // comes — a two-line bridge submit stalled 20 s that way.
       lock.unlock();
-      StartWrite(&out_);
+      StartWrite(&write_buf_);
       return;
     }
     MaybeFinishLocked(lock);
@@ -147,13 +189,19 @@ class SubmitStreamReactor final
     if (!broken_ && !(reads_done_ && slots_.empty())) return;
     finished_ = true;
     lock.unlock();
-    Finish(broken_ ? grpc::Status(grpc::StatusCode::CANCELLED, "stream broken") : grpc::Status::OK);
+    Finish(broken_    ? grpc::Status(grpc::StatusCode::CANCELLED, "stream broken")
+           : refused_ ? *refused_
+                      : grpc::Status::OK);
   }
 
   ExchangeCore* const core_;
   const PeerIdentity peer_;
-  v1::SubmitRequest request_;  // owned by the read in progress
+  grpc::ByteBuffer read_buf_;  // owned by the read in progress, like the next two
+  std::string raw_;
+  v1::SubmitRequest request_;
   std::mutex mu_;
+  std::optional<grpc::Status> refused_;  // a request that was not a SubmitRequest
+  grpc::ByteBuffer write_buf_;           // out_, serialized for the write in progress
   bool first_read_ = true;  // guarded by mu_, like what follows
   bool batch_replies_ = false;
   v1::SubmitStreamResponse out_;  // owned by the write in progress
@@ -470,11 +518,11 @@ grpc::ServerUnaryReactor* ExchangeService::Submit(grpc::CallbackServerContext* c
   return reactor;
 }
 
-grpc::ServerBidiReactor<v1::SubmitRequest, v1::SubmitStreamResponse>* ExchangeService::SubmitStream(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* ExchangeService::SubmitStream(
     grpc::CallbackServerContext* ctx) {
   auto peer = AuthenticateCall(*ctx, core_);
   if (!peer.ok()) {
-    return new RejectingBidiReactor<v1::SubmitRequest, v1::SubmitStreamResponse>(
+    return new RejectingBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>(
         ToGrpcStatus(peer.status()));
   }
   return new SubmitStreamReactor(core_, *std::move(peer));

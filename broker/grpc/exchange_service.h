@@ -14,11 +14,13 @@
 
 namespace corridor::broker::grpc_transport {
 
-// Subscribe is a raw (ByteBuffer) method: deliveries are written as the bytes
-// the broker stored (wire.h), not re-serialized per write. Requests are still
-// parsed as SubscribeRequest; clients see the same messages as before.
+// SubmitStream and Subscribe are raw (ByteBuffer) methods, so the broker keeps
+// the bytes: each submitted envelope is stored as it came, stamped, not
+// serialized again (ExchangeCore::Submit), and deliveries are written as the
+// bytes the broker stored (wire.h), not re-serialized per write. Requests are
+// parsed as before; clients see the same messages.
 using ExchangeServiceBase = v1::Exchange::WithCallbackMethod_Submit<
-    v1::Exchange::WithCallbackMethod_SubmitStream<
+    v1::Exchange::WithRawCallbackMethod_SubmitStream<
         v1::Exchange::WithRawCallbackMethod_Subscribe<v1::Exchange::Service>>>;
 
 class ExchangeService final : public ExchangeServiceBase {
@@ -28,7 +30,7 @@ class ExchangeService final : public ExchangeServiceBase {
   grpc::ServerUnaryReactor* Submit(grpc::CallbackServerContext* ctx,
                                    const v1::SubmitRequest* request,
                                    v1::SubmitResponse* response) override;
-  grpc::ServerBidiReactor<v1::SubmitRequest, v1::SubmitStreamResponse>* SubmitStream(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* SubmitStream(
       grpc::CallbackServerContext* ctx) override;
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Subscribe(
       grpc::CallbackServerContext* ctx) override;
