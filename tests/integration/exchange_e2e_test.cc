@@ -5,6 +5,7 @@
 
 #include "corridor/v1/exchange.grpc.pb.h"
 #include "gmock/gmock.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "tests/integration/broker_fixture.h"
@@ -370,6 +371,40 @@ TEST_F(ExchangeE2eTest, SubscribeBatchesOnlyWhenTheOpenAsks) {
   grpc::Status st = stream->Finish();
   EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(st.error_message(), HasSubstr("open.max_batch"));
+}
+
+// SubmitStream and Subscribe read raw bytes and parse them themselves: bytes
+// that are not their request message end the stream with INVALID_ARGUMENT.
+TEST_F(ExchangeE2eTest, StreamRequestsThatAreNotTheirMessageAreRefused) {
+  auto channel = MakeChannel(OptionsFor("zs-police"));
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  grpc::GenericStub stub(*channel);
+  for (const char* method :
+       {"/corridor.v1.Exchange/SubmitStream", "/corridor.v1.Exchange/Subscribe"}) {
+    grpc::CompletionQueue cq;
+    grpc::ClientContext ctx;
+    void* tag = nullptr;
+    bool ok = false;
+    auto call = stub.PrepareCall(&ctx, method, &cq);
+    call->StartCall(reinterpret_cast<void*>(1));
+    ASSERT_TRUE(cq.Next(&tag, &ok) && ok) << method;
+    const std::string garbage = "\x0a\xff\xff\xff\xff\x0f not a message";  // length past the end
+    grpc::Slice slice(garbage);
+    grpc::ByteBuffer buffer(&slice, 1);
+    call->Write(buffer, reinterpret_cast<void*>(2));
+    ASSERT_TRUE(cq.Next(&tag, &ok)) << method;
+    call->WritesDone(reinterpret_cast<void*>(3));
+    ASSERT_TRUE(cq.Next(&tag, &ok)) << method;
+    grpc::Status status;
+    call->Finish(&status, reinterpret_cast<void*>(4));
+    while (cq.Next(&tag, &ok) && tag != reinterpret_cast<void*>(4)) {
+    }
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << method;
+    EXPECT_THAT(status.error_message(), HasSubstr("request: not a corridor.v1.")) << method;
+    cq.Shutdown();
+    while (cq.Next(&tag, &ok)) {
+    }
+  }
 }
 
 TEST_F(ExchangeE2eTest, NewerStreamTakesOverTheSubscription) {
