@@ -380,6 +380,7 @@ void DeliveryHub::Pump(Session* s) {
   const std::string& agency = sub->record.agency_id();
   const uint64_t head_seq = head(agency);
   if (s->scan_pos > head_seq || s->inflight.size() >= s->max_in_flight) return;
+  if (unpersisted_audit_ >= options_.max_unpersisted_audit) return;  // resumes once committed
   auto tail_it = tails_.find(agency);
   const Tail* tail = tail_it == tails_.end() ? nullptr : &tail_it->second;
   const absl::Time now = absl::Now();
@@ -568,6 +569,7 @@ void DeliveryHub::Audit(Session* s, const QueuedDelivery& d, uint32_t attempt,
   e.set_case_ref(d.case_ref);
   e.set_delivery_seq(d.seq);
   if (event == v1::AUDIT_EVENT_REDELIVERY) e.set_detail(absl::StrCat("attempt ", attempt));
+  ++unpersisted_audit_;
   MarkDirty(s->sub);
 }
 
@@ -621,7 +623,11 @@ void DeliveryHub::PersistDirty() {
               audit_append_(*audit, batch);
               return absl::OkStatus();
             },
-        .done = [](absl::Status) {},  // a lost ack means a redelivery, never a loss
+        // A lost ack means a redelivery, never a loss. Either way the entries
+        // no longer wait: sending may go on (Run pumps after posted work).
+        .done = [this, n = audit->size()](absl::Status) {
+          if (n > 0) Post([this, n] { unpersisted_audit_ -= std::min(n, unpersisted_audit_); });
+        },
         .sync = false});
   }
 }

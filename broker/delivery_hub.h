@@ -57,6 +57,11 @@ struct DeliveryHubOptions {
   // A backlog older than that drains from the store.
   size_t tail_max_bytes = size_t{16} << 20;
   size_t tail_max_entries = 65536;
+  // Bound on audit entries (acks, redeliveries) recorded but not yet durable.
+  // Past it no new delivery is sent until the committer catches up, so a
+  // subscriber draining a backlog faster than the log can record its acks
+  // waits instead of growing the broker (~1 KiB of heap an entry).
+  size_t max_unpersisted_audit = 32768;
 };
 
 class DeliveryHub {
@@ -211,6 +216,8 @@ class DeliveryHub {
   uint64_t tail_arrivals_ = 0;
   std::vector<Sub*> dirty_;    // subs with dirty set, in marking order
   size_t inflight_total_ = 0;  // over all sessions
+  // Audit entries recorded (Audit) whose commit has not completed yet.
+  size_t unpersisted_audit_ = 0;
   absl::Time next_deadline_check_ = absl::InfinitePast();
   absl::Time next_persist_ = absl::InfinitePast();
 };

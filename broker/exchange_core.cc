@@ -491,12 +491,14 @@ class ExchangeCore::Impl {
         // Unredacted, the delivered payload is the submitted one: no second hash.
         a.set_delivered_sha256(a.payload_sha256());
       }
-      std::string bytes;
-      AppendLengthDelimited(&bytes, v1::Delivery::kEnvelopeFieldNumber, delivered_envelope);
       v1::Delivery rest;
       for (const auto& f : d.redact) rest.add_redacted_fields(f);
       rest.set_addressed(decided[i].addressed);
-      bytes += rest.SerializeAsString();
+      const std::string rest_bytes = rest.SerializeAsString();
+      std::string bytes;  // sized exactly: the hub's tail holds it (and counts its size)
+      bytes.reserve(delivered_envelope.size() + 16 + rest_bytes.size());
+      AppendLengthDelimited(&bytes, v1::Delivery::kEnvelopeFieldNumber, delivered_envelope);
+      bytes += rest_bytes;
       CORRIDOR_ASSIGN_OR_RETURN(rcpt.delivery, MakeQueuedDelivery(0, std::move(bytes)));
       for (const auto& f : d.redact) a.add_redacted_fields(f);
       rcpt.record.set_agency_id(rcpt.agency_id);

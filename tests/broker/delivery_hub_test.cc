@@ -322,6 +322,36 @@ TEST_F(DeliveryHubTest, ReplayFromSeqServesAckedFromTheTailResumeDoesNot) {
   EXPECT_TRUE(resumed.sink->got().empty());
 }
 
+// Acks are audited through the committer; while more entries than the bound
+// wait for it, no new delivery goes out (memory stays bounded however fast a
+// subscriber drains), and sending resumes once they are committed.
+TEST_F(DeliveryHubTest, SendingWaitsWhileTooManyAckEntriesAreNotYetDurable) {
+  DeliveryHub::Options options;
+  options.max_unpersisted_audit = 3;
+  StartHub(options);
+  auto a = Attach(Params("ops"));  // its record is durable before the committer gets busy
+  ASSERT_TRUE(a.opened.ok());
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  committer_->Enqueue(Committer::Task{.prepare =
+                                          [released](rocksdb::WriteBatch&) {
+                                            released.wait();  // the committer is busy
+                                            return absl::OkStatus();
+                                          },
+                                      .done = [](absl::Status) {},
+                                      .sync = false});
+  Advance(5, TailRun(1, 5));
+  ASSERT_EQ(a.sink->WaitFor(5).size(), 5u);
+  hub_->Ack(a.session, {1, 2, 3});  // three entries wait behind the busy committer
+  Advance(10, TailRun(6, 10));
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(a.sink->got().size(), 5u) << "sent while the bound was reached";
+  release.set_value();
+  EXPECT_THAT(Ids(a.sink->WaitFor(10)),
+              ElementsAre("tail-1", "tail-2", "tail-3", "tail-4", "tail-5", "tail-6", "tail-7",
+                          "tail-8", "tail-9", "tail-10"));
+}
+
 TEST_F(DeliveryHubTest, UnackedIsRedeliveredWithTheNextAttemptAndAudited) {
   StartHub();
   SubscribeParams p = Params("ops");
