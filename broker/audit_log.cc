@@ -3,6 +3,8 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <utility>
@@ -27,15 +29,28 @@ constexpr size_t kHashSize = sizeof(audit::Hash);
 constexpr uint32_t kDefaultLimit = 1000;
 constexpr uint32_t kMaxLimit = 10000;
 
-std::string SerializeDeterministic(const v1::AuditEntry& e) {
-  std::string out;
+void AppendVarint(std::string* out, uint64_t v);
+
+// Appends varint(size) and the deterministic serialization of `e` to `out`,
+// and returns a view of the serialization (valid until `out` changes).
+std::string_view AppendDeterministic(const v1::AuditEntry& e, std::string* out) {
+  const size_t size = e.ByteSizeLong();
+  AppendVarint(out, size);
+  const size_t at = out->size();
+  out->resize(at + size);
+  google::protobuf::io::ArrayOutputStream raw(out->data() + at, static_cast<int>(size));
   {
-    google::protobuf::io::StringOutputStream raw(&out);
     google::protobuf::io::CodedOutputStream coded(&raw);
     coded.SetSerializationDeterministic(true);
-    e.SerializeToCodedStream(&coded);
+    e.SerializeWithCachedSizes(&coded);
+    if (coded.HadError() || static_cast<size_t>(coded.ByteCount()) != size) {
+      // The entry changed between sizing and writing: nothing else touches it.
+      std::fprintf(stderr, "audit entry %llu: serialization does not match its size\n",
+                   static_cast<unsigned long long>(e.index()));
+      std::abort();
+    }
   }
-  return out;
+  return std::string_view(out->data() + at, size);
 }
 
 void AppendVarint(std::string* out, uint64_t v) {
@@ -323,10 +338,39 @@ void AuditLog::AddNode(audit::NodeId id, const audit::Hash& hash, rocksdb::Write
   }
 }
 
+AuditLog::Posting& AuditLog::PostingFor(size_t field, char kind, const std::string& value) {
+  // Most often the previous entry's list for this field (same exchange).
+  if (const uint32_t recent = recent_postings_[field]; recent != 0) {
+    Posting& p = postings_[recent - 1];
+    if (p.prefix.size() == value.size() + 2 && p.prefix[0] == kind &&
+        p.prefix.compare(1, value.size(), value) == 0) {
+      return p;
+    }
+  }
+  prefix_scratch_.assign(1, kind);
+  prefix_scratch_.append(value);
+  prefix_scratch_.push_back('\0');
+  uint32_t id;
+  if (auto it = posting_ids_.find(absl::string_view(prefix_scratch_)); it != posting_ids_.end()) {
+    id = it->second;
+  } else {
+    if (num_postings_ == postings_.size()) postings_.emplace_back();
+    id = static_cast<uint32_t>(num_postings_++);
+    Posting& p = postings_[id];
+    p.prefix.assign(prefix_scratch_);  // reuses the capacity of an earlier batch's list
+    p.indices.clear();
+    posting_ids_.emplace(absl::string_view(p.prefix), id);
+  }
+  recent_postings_[field] = id + 1;
+  return postings_[id];
+}
+
 void AuditLog::IndexEntry(const v1::AuditEntry& e, uint64_t index) {
+  size_t field = 0;
   auto add = [&](char kind, const std::string& value) {
+    const size_t f = field++;
     if (value.empty()) return;
-    std::vector<uint64_t>& list = postings_[GroupPrefix(kind, value)];
+    std::vector<uint64_t>& list = PostingFor(f, kind, value).indices;
     if (list.empty() || list.back() != index) list.push_back(index);
   };
   add('A', e.actor_agency_id());
@@ -338,25 +382,49 @@ void AuditLog::IndexEntry(const v1::AuditEntry& e, uint64_t index) {
   add('R', e.case_ref());
 }
 
+void AuditLog::StagePostings(rocksdb::WriteBatch& batch) {
+  // In key order (as a sorted map gave them before): consecutive exchanges'
+  // lists then sit side by side in the memtable.
+  order_scratch_.resize(num_postings_);
+  for (size_t i = 0; i < num_postings_; ++i) order_scratch_[i] = static_cast<uint32_t>(i);
+  std::sort(order_scratch_.begin(), order_scratch_.end(),
+            [&](uint32_t a, uint32_t b) { return postings_[a].prefix < postings_[b].prefix; });
+  // One posting list per indexed value: the first index in the key, the rest
+  // as deltas.
+  for (uint32_t id : order_scratch_) {
+    const Posting& p = postings_[id];
+    key_scratch_.assign(p.prefix);
+    AppendBe64(&key_scratch_, p.indices.front());
+    deltas_scratch_.clear();
+    for (size_t i = 1; i < p.indices.size(); ++i) {
+      AppendVarint(&deltas_scratch_, p.indices[i] - p.indices[i - 1]);
+    }
+    batch.Put(store_->cf(Store::kAuditIndex), key_scratch_, deltas_scratch_);
+  }
+  num_postings_ = 0;
+  posting_ids_.clear();
+  recent_postings_.fill(0);
+}
+
 void AuditLog::Append(std::vector<v1::AuditEntry>& entries, rocksdb::WriteBatch& batch) {
   if (entries.empty()) return;
-  std::string value;
+  std::string& value = value_scratch_;
+  value.clear();
   uint64_t value_first = frontier_.size();
   size_t value_entries = 0;
   auto on_complete = [&](audit::NodeId id, const audit::Hash& h) { AddNode(id, h, batch); };
   for (v1::AuditEntry& e : entries) {
     const uint64_t index = frontier_.size();
     e.set_index(index);
-    const std::string bytes = SerializeDeterministic(e);
-    frontier_.Append(audit::LeafHash(bytes), on_complete);
     if (value_entries == kMaxEntriesPerValue) {
       batch.Put(store_->cf(Store::kAudit), EntryKey(value_first), value);
       value.clear();
       value_first = index;
       value_entries = 0;
     }
-    AppendVarint(&value, bytes.size());
-    value.append(bytes);
+    // Serialized straight into the value; the leaf hash is of those bytes.
+    const std::string_view bytes = AppendDeterministic(e, &value);
+    frontier_.Append(audit::LeafHash(bytes), on_complete);
     ++value_entries;
     IndexEntry(e, index);
     absl::Time t = ToTime(e.broker_time());
@@ -391,16 +459,7 @@ bool AuditLog::BeforeWrite(rocksdb::WriteBatch& batch, absl::Time now) {
     std::string time_key = TimeKey(absl::ToUnixMillis(batch_min_time_));
     AppendBe64(&time_key, batch_first_index_);
     batch.Put(store_->cf(Store::kAuditIndex), time_key, first);
-    // One posting list per indexed value: the first index in the key, the rest
-    // as deltas.
-    for (const auto& [prefix, list] : postings_) {
-      std::string key = prefix;
-      AppendBe64(&key, list.front());
-      std::string deltas;
-      for (size_t i = 1; i < list.size(); ++i) AppendVarint(&deltas, list[i] - list[i - 1]);
-      batch.Put(store_->cf(Store::kAuditIndex), key, deltas);
-    }
-    postings_.clear();
+    StagePostings(batch);
     // The partial tiles this batch added to (full ones were staged by Append).
     for (uint32_t level = 0; level < kTileLevels; ++level) {
       if ((dirty_tiles_ & (1u << level)) == 0) continue;

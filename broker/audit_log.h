@@ -28,16 +28,18 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "broker/audit/checkpoint.h"
 #include "broker/audit/merkle.h"
@@ -103,6 +105,12 @@ class AuditLog {
   AuditLog(Store* store, Options options, audit::Ed25519Signer signer,
            audit::MerkleFrontier frontier);
   class Nodes;
+  // A posting list of this batch: the indices of its entries indexed under one value.
+  struct Posting {
+    std::string prefix;             // kind, value, NUL: the key before be64(first index)
+    std::vector<uint64_t> indices;  // ascending, without repeats
+  };
+  static constexpr size_t kIndexedFields = 7;
   // Tree levels per tile level, and hashes per tile.
   static constexpr uint32_t kTileHeight = 8;
   static constexpr uint64_t kTileWidth = 256;
@@ -113,6 +121,11 @@ class AuditLog {
   void AddNode(audit::NodeId id, const audit::Hash& hash, rocksdb::WriteBatch& batch);
   // Adds `index` to the batch's posting list of each value `e` is indexed under.
   void IndexEntry(const v1::AuditEntry& e, uint64_t index);
+  // The batch's posting list of (kind, value), `field` being the indexed field
+  // (0 … kIndexedFields - 1) it comes from.
+  Posting& PostingFor(size_t field, char kind, const std::string& value);
+  // Stages the batch's posting lists into `batch`, in key order, and empties them.
+  void StagePostings(rocksdb::WriteBatch& batch);
   // `size`, or the latest checkpoint's size when 0; OUT_OF_RANGE (naming `field`)
   // beyond the durable log.
   absl::StatusOr<uint64_t> SizeOrLatest(uint64_t size, std::string_view field) const;
@@ -128,8 +141,21 @@ class AuditLog {
   // to tile level L's partial tile, which BeforeWrite then stages.
   std::array<std::string, kTileLevels> tiles_;
   uint32_t dirty_tiles_ = 0;
-  // This batch's posting lists: index key prefix (kind, value) -> entry indices.
-  std::map<std::string, std::vector<uint64_t>> postings_;
+  // This batch's posting lists. The lists (and their buffers) are kept from
+  // batch to batch; the first num_postings_ are this batch's. posting_ids_
+  // finds a list by its key prefix (a view of the list's own prefix, which the
+  // deque never moves); recent_postings_ holds, per indexed field, the list the
+  // previous entry's value went to (an exchange's entries share most values).
+  std::deque<Posting> postings_;
+  size_t num_postings_ = 0;
+  absl::flat_hash_map<absl::string_view, uint32_t> posting_ids_;
+  std::array<uint32_t, kIndexedFields> recent_postings_{};  // ids + 1; 0 = none
+  // Scratch buffers of Append and BeforeWrite, kept for their capacity.
+  std::string prefix_scratch_;
+  std::string value_scratch_;   // an audit value (Append)
+  std::string key_scratch_;     // a posting list's key (BeforeWrite)
+  std::string deltas_scratch_;  // and its value
+  std::vector<uint32_t> order_scratch_;
   bool batch_has_entries_ = false;
   uint64_t batch_first_index_ = 0;
   absl::Time batch_min_time_;

@@ -22,6 +22,10 @@ namespace {
 // are handed to the completion thread, whose gRPC writes (TLS, sendmsg) then
 // overlap the next batch.
 constexpr size_t kInlineDones = 2;
+// The WriteBatch is reused from batch to batch, so its buffer is not grown
+// again (copy on every doubling, fresh pages) for each one; a batch that grew
+// past this is dropped instead, so one burst does not pin its memory for good.
+constexpr size_t kKeepBatchBytes = 16 << 20;
 }  // namespace
 
 void Committer::Start() {
@@ -87,6 +91,7 @@ void Committer::Enqueue(Task task) {
 void Committer::Run() {
   std::vector<Task> tasks;
   std::vector<absl::Status> results;
+  rocksdb::WriteBatch batch;
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -112,7 +117,11 @@ void Committer::Run() {
     if (failed_) {
       write_status = absl::UnavailableError("broker storage failed earlier; restart required");
     } else {
-      rocksdb::WriteBatch batch;
+      if (batch.GetDataSize() > kKeepBatchBytes) {
+        batch = rocksdb::WriteBatch();
+      } else {
+        batch.Clear();
+      }
       for (size_t i = 0; i < tasks.size(); ++i) {
         if (!tasks[i].prepare) continue;
         batch.SetSavePoint();

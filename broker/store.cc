@@ -1,5 +1,7 @@
 #include "broker/store.h"
 
+#include <array>
+
 #include "absl/strings/str_cat.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/filter_policy.h"
@@ -17,17 +19,37 @@ const char* const kCfNames[Store::kNumCfs] = {"messages", "deliveries",  "dedupe
                                               "acks",     "meta",        "audit",  "audit_index",
                                               "merkle",   "checkpoints", "expiry", "audit_tiles"};
 
-// Most keys end in a big-endian sequence number under a fixed prefix (agency +
-// seq, audit index, ack seq) and arrive in order: the memtable keeps an insert
-// hint per prefix, so such an insert starts where the last one ended instead of
-// searching the skiplist from the top.
-class TrailingSeqPrefix final : public rocksdb::SliceTransform {
+// Keys of deliveries, acks and audit tiles end in a big-endian sequence number
+// under one of a few fixed prefixes (agency, agency + subscription, tile level)
+// that interleave within a batch and arrive in order per prefix: the memtable
+// keeps an insert hint (the insert position) per prefix, so such an insert
+// starts where the last one of its prefix ended instead of searching the
+// skiplist from the top.
+//
+// Families whose keys all grow together (audit, checkpoints, expiry) need no
+// hints: the skiplist already starts each insert from the previous one. Nor do
+// keys whose prefix is used once (an exchange's or message's posting list, a
+// batch's time key): a hint per such prefix would only grow the memtable's
+// hint map (an unordered_map that then costs more than the search it spares)
+// and make each of them search from the top.
+class TrailingSeqPrefix : public rocksdb::SliceTransform {
  public:
   const char* Name() const override { return "corridor.TrailingSeqPrefix"; }
   rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
     return rocksdb::Slice(key.data(), key.size() - 8);
   }
   bool InDomain(const rocksdb::Slice& key) const override { return key.size() >= 8; }
+};
+
+// audit_index: only the posting lists of values that recur batch after batch
+// (agency 'A', officer 'O', case 'R') are hinted; exchange 'X', message 'M'
+// and time 'T' keys are new values nearly every time.
+class RecurringPostingPrefix final : public TrailingSeqPrefix {
+ public:
+  const char* Name() const override { return "corridor.RecurringPostingPrefix"; }
+  bool InDomain(const rocksdb::Slice& key) const override {
+    return key.size() > 8 && (key[0] == 'A' || key[0] == 'O' || key[0] == 'R');
+  }
 };
 
 }  // namespace
@@ -135,6 +157,9 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& 
   db_opts.allow_concurrent_memtable_write = false;
   rocksdb::ColumnFamilyOptions seq_cf_opts = cf_opts;
   seq_cf_opts.memtable_insert_with_hint_prefix_extractor = std::make_shared<TrailingSeqPrefix>();
+  rocksdb::ColumnFamilyOptions audit_index_cf_opts = cf_opts;
+  audit_index_cf_opts.memtable_insert_with_hint_prefix_extractor =
+      std::make_shared<RecurringPostingPrefix>();
 
   // Every submission looks its (sender, client message id) up in messages and
   // nearly always misses: a memtable Bloom filter answers most misses at once.
@@ -145,11 +170,11 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& 
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
   cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_opts);
   for (int i = 0; i < kNumCfs; ++i) {
-    const bool sequential = i == kDeliveries || i == kAcks || i == kAudit || i == kAuditIndex ||
-                            i == kAuditTiles || i == kCheckpoints || i == kExpiry;
-    cfs.emplace_back(kCfNames[i], i == kMessages ? messages_cf_opts
-                                  : sequential   ? seq_cf_opts
-                                                 : cf_opts);
+    const bool hinted = i == kDeliveries || i == kAcks || i == kAuditTiles;
+    cfs.emplace_back(kCfNames[i], i == kMessages     ? messages_cf_opts
+                                  : i == kAuditIndex ? audit_index_cf_opts
+                                  : hinted           ? seq_cf_opts
+                                                     : cf_opts);
   }
 
   std::unique_ptr<Store> store(new Store());
@@ -175,6 +200,17 @@ absl::StatusOr<std::string> Store::Get(Cf which, std::string_view key) const {
   std::string value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handles_[which],
                                rocksdb::Slice(key.data(), key.size()), &value);
+  if (s.IsNotFound() && s.subcode() == rocksdb::Status::kNone && s.getState() == nullptr) {
+    // The usual answer of the committer's dedupe lookup: the same status every
+    // time, made once per column family instead of formatted per call.
+    static const std::array<absl::Status, kNumCfs> kNotFound = [] {
+      std::array<absl::Status, kNumCfs> out;
+      for (int i = 0; i < kNumCfs; ++i)
+        out[i] = FromRocks(rocksdb::Status::NotFound(), kCfNames[i]);
+      return out;
+    }();
+    return kNotFound[which];
+  }
   if (!s.ok()) return FromRocks(s, kCfNames[which]);
   return value;
 }

@@ -5,8 +5,10 @@
 #include "broker/audit_log.h"
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "broker/audit/merkle.h"
@@ -170,6 +172,9 @@ class AuditLogTest : public ::testing::Test {
       }
       if (!q.officer_id().empty() && e.officer_id() != q.officer_id()) continue;
       if (!q.exchange_id().empty() && e.exchange_id() != q.exchange_id()) continue;
+      if (!q.client_message_id().empty() && e.client_message_id() != q.client_message_id()) {
+        continue;
+      }
       if (!q.case_ref().empty() && e.case_ref() != q.case_ref()) continue;
       if (q.event() != v1::AUDIT_EVENT_UNSPECIFIED && e.event() != q.event()) continue;
       out.push_back(i);
@@ -366,6 +371,115 @@ TEST_F(AuditLogTest, QueriesStartInsidePostingListsAndHonourTimeBounds) {
   q.set_agency_id("zs-customs");
   q.set_start_index(71);
   EXPECT_GT(Expected(q).size(), 100u);
+}
+
+// The audit_index puts of one batch, in batch order.
+class IndexPuts : public rocksdb::WriteBatch::Handler {
+ public:
+  explicit IndexPuts(uint32_t cf) : cf_(cf) {}
+  rocksdb::Status PutCF(uint32_t cf, const rocksdb::Slice& key,
+                        const rocksdb::Slice& value) override {
+    if (cf == cf_) puts.emplace_back(key.ToString(), value.ToString());
+    return rocksdb::Status::OK();
+  }
+  std::vector<std::pair<std::string, std::string>> puts;
+
+ private:
+  uint32_t cf_;
+};
+
+TEST_F(AuditLogTest, PostingListsAreEachValuesIndicesInKeyOrderBatchByBatch) {
+  Batch(1);
+  // Values that come back after others within a group and across groups and
+  // batches, that extend one another (x-1, x-10), and that are equal under two
+  // kinds (an agency and an exchange both "x-1"); some fields left empty.
+  const char* const kValues[] = {"x-1", "x-10", "x-2", "zs-police", "zs-customs", ""};
+  uint64_t seed = 7;
+  auto next = [&] {
+    seed = seed * 6364136223846793005u + 1442695040888963407u;
+    return seed >> 33;
+  };
+  const uint32_t index_cf = store_->cf(Store::kAuditIndex)->GetID();
+  for (int b = 0; b < 6; ++b) {
+    rocksdb::WriteBatch batch;
+    // The lists as the format defines them: each (kind, value) prefix's indices
+    // in order, without repeats, in key order.
+    std::map<std::string, std::vector<uint64_t>> want_lists;
+    const int groups = 1 + static_cast<int>(next() % 40);
+    for (int g = 0; g < groups; ++g) {
+      std::vector<v1::AuditEntry> entries(1 + next() % 4);
+      for (auto& e : entries) {
+        e.set_event(v1::AUDIT_EVENT_DISCLOSURE);
+        *e.mutable_broker_time() = TimeUtil::SecondsToTimestamp(kStart + b);
+        e.set_actor_agency_id(kValues[next() % 6]);
+        e.set_sender_agency_id(next() % 2 ? e.actor_agency_id() : kValues[next() % 6]);
+        e.set_recipient_agency_id(kValues[next() % 6]);
+        e.set_officer_id(kValues[next() % 6]);
+        e.set_exchange_id(kValues[next() % 3]);
+        e.set_client_message_id(next() % 3 ? e.exchange_id() : kValues[next() % 6]);
+        e.set_case_ref(kValues[next() % 6]);
+      }
+      log_->Append(entries, batch);
+      for (const auto& e : entries) {
+        expected_.push_back(Deterministic(e));
+        for (const auto& [kind, value] :
+             std::vector<std::pair<char, std::string>>{{'A', e.actor_agency_id()},
+                                                       {'A', e.sender_agency_id()},
+                                                       {'A', e.recipient_agency_id()},
+                                                       {'O', e.officer_id()},
+                                                       {'X', e.exchange_id()},
+                                                       {'M', e.client_message_id()},
+                                                       {'R', e.case_ref()}}) {
+          if (value.empty()) continue;
+          auto& list = want_lists[std::string(1, kind) + value + '\0'];
+          if (list.empty() || list.back() != e.index()) list.push_back(e.index());
+        }
+      }
+    }
+    log_->BeforeWrite(batch, absl::FromUnixSeconds(kStart + b));
+    std::vector<std::pair<std::string, std::string>> want;
+    for (const auto& [prefix, list] : want_lists) {
+      std::string key = prefix;
+      AppendBe64(&key, list.front());
+      std::string deltas;
+      for (size_t i = 1; i < list.size(); ++i) {
+        for (uint64_t d = list[i] - list[i - 1];; d >>= 7) {
+          deltas.push_back(static_cast<char>((d & 0x7f) | (d >= 0x80 ? 0x80 : 0)));
+          if (d < 0x80) break;
+        }
+      }
+      want.emplace_back(key, deltas);
+    }
+    IndexPuts got(index_cf);
+    ASSERT_TRUE(batch.Iterate(&got).ok());
+    ASSERT_FALSE(got.puts.empty());
+    EXPECT_EQ(got.puts.front().first[0], 'T');  // the batch's time key first
+    got.puts.erase(got.puts.begin());
+    EXPECT_EQ(got.puts, want) << "batch " << b;
+    ASSERT_THAT(store_->Write(&batch, true), IsOk());
+    log_->AfterWrite(true);
+  }
+  // And the queries they drive, across the batches.
+  for (const char* value : kValues) {
+    if (*value == '\0') continue;
+    v1::AuditQuery q;
+    q.set_exchange_id(value);
+    EXPECT_EQ(Paged(q, 3), Expected(q)) << value;
+    q.clear_exchange_id();
+    q.set_client_message_id(value);
+    EXPECT_EQ(Paged(q, 1000), Expected(q)) << value;
+    q.clear_client_message_id();
+    q.set_agency_id(value);
+    EXPECT_EQ(Paged(q, 4), Expected(q)) << value;
+    q.clear_agency_id();
+    q.set_officer_id(value);
+    q.set_start_index(5);
+    EXPECT_EQ(Paged(q, 1000), Expected(q)) << value;
+    q.clear_officer_id();
+    q.set_case_ref(value);
+    EXPECT_EQ(Paged(q, 2), Expected(q)) << value;
+    EXPECT_FALSE(Expected(q).empty()) << value;
+  }
 }
 
 TEST_F(AuditLogTest, ReadersSeeOnlyTheDurableLogWhileTilesRunAhead) {

@@ -3,6 +3,7 @@
 #include "broker/committer.h"
 
 #include <atomic>
+#include <future>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -127,6 +128,48 @@ TEST_F(CommitterTest, ACallbackMayEnqueueAndStopStillCompletesEverything) {
   absl::Status late;
   committer.Enqueue(Committer::Task{.prepare = nullptr, .done = [&](absl::Status s) { late = s; }});
   EXPECT_EQ(late.code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(CommitterTest, EachBatchWritesOnlyItsOwnTasksKeys) {
+  // The batch object is reused: what one group staged (written, rolled back,
+  // or larger than the batch kept) must never reach the next group's write.
+  std::vector<int> counts;  // keys of each batch, seen by before_write
+  Committer committer(store_.get(), Committer::Hooks{.before_write = [&](rocksdb::WriteBatch& b) {
+                        counts.push_back(b.Count());
+                        return false;
+                      }});
+  committer.Start();
+  auto run = [&](Committer::Task task) {
+    std::promise<absl::Status> p;
+    task.done = [&](absl::Status s) { p.set_value(s); };
+    committer.Enqueue(std::move(task));
+    return p.get_future().get();
+  };
+  auto put = [&](std::string key, size_t value_size) {
+    return Committer::Task{.prepare = [this, key, value_size](rocksdb::WriteBatch& b) {
+      return FromRocks(b.Put(store_->cf(Store::kMeta), key, std::string(value_size, 'v')), "meta");
+    }};
+  };
+  EXPECT_TRUE(run(put("a", 1)).ok());
+  EXPECT_TRUE(run(put("b", 1)).ok());
+  // A task that stages a key and fails: rolled back, nothing written.
+  EXPECT_EQ(run(Committer::Task{.prepare =
+                                    [this](rocksdb::WriteBatch& b) {
+                                      (void)b.Put(store_->cf(Store::kMeta), "rolled-back", "v");
+                                      return absl::InternalError("refused");
+                                    }})
+                .code(),
+            absl::StatusCode::kInternal);
+  EXPECT_TRUE(run(put("big", 20 << 20)).ok());  // larger than the batch kept for reuse
+  EXPECT_TRUE(run(put("c", 1)).ok());
+  committer.Stop();
+  EXPECT_EQ(counts, (std::vector<int>{1, 1, 0, 1, 1}));
+  EXPECT_EQ(store_->keys_written(), 4u);
+  EXPECT_TRUE(absl::IsNotFound(store_->Get(Store::kMeta, "rolled-back").status()));
+  for (const char* key : {"a", "b", "c"}) {
+    EXPECT_EQ(*store_->Get(Store::kMeta, key), "v") << key;
+  }
+  EXPECT_EQ(store_->Get(Store::kMeta, "big")->size(), size_t{20} << 20);
 }
 
 }  // namespace
