@@ -557,7 +557,7 @@ class ExchangeCore::Impl {
   // Committer thread. Everything fallible happens before in-memory state changes.
   absl::Status Commit(Staged& st, rocksdb::WriteBatch& batch) {
     if (auto it = pending_dedupe_.find(st.message_key); it != pending_dedupe_.end()) {
-      st.response = it->second;
+      st.response = it->second->response;
       st.response.set_duplicate(true);
       return absl::OkStatus();
     }
@@ -600,7 +600,7 @@ class ExchangeCore::Impl {
     }
     batch_exchanges_++;
     st.response.set_duplicate(false);
-    pending_dedupe_.emplace(st.message_key, st.response);
+    pending_dedupe_.emplace(st.message_key, &st);
     return absl::OkStatus();
   }
 
@@ -732,7 +732,9 @@ class ExchangeCore::Impl {
   std::set<std::string> dirty_heads_;
   uint64_t batch_exchanges_ = 0;
   absl::Time last_erasure_sweep_ = absl::InfinitePast();
-  absl::flat_hash_map<std::string, v1::SubmitResponse> pending_dedupe_;  // this batch's
+  // This batch's first submissions, by message key (views of their own keys:
+  // every task of the batch, and so its Staged, lives until after AfterBatch).
+  absl::flat_hash_map<std::string_view, const Staged*> pending_dedupe_;
 };
 
 ExchangeCore::ExchangeCore(BrokerConfig config, std::unique_ptr<Impl> impl)

@@ -134,10 +134,12 @@ TEST_F(CommitterTest, EachBatchWritesOnlyItsOwnTasksKeys) {
   // The batch object is reused: what one group staged (written, rolled back,
   // or larger than the batch kept) must never reach the next group's write.
   std::vector<int> counts;  // keys of each batch, seen by before_write
-  Committer committer(store_.get(), Committer::Hooks{.before_write = [&](rocksdb::WriteBatch& b) {
-                        counts.push_back(b.Count());
-                        return false;
-                      }});
+  Committer::Hooks hooks;
+  hooks.before_write = [&](rocksdb::WriteBatch& b) {
+    counts.push_back(b.Count());
+    return false;
+  };
+  Committer committer(store_.get(), std::move(hooks));
   committer.Start();
   auto run = [&](Committer::Task task) {
     std::promise<absl::Status> p;
@@ -146,20 +148,21 @@ TEST_F(CommitterTest, EachBatchWritesOnlyItsOwnTasksKeys) {
     return p.get_future().get();
   };
   auto put = [&](std::string key, size_t value_size) {
-    return Committer::Task{.prepare = [this, key, value_size](rocksdb::WriteBatch& b) {
+    Committer::Task task;
+    task.prepare = [this, key, value_size](rocksdb::WriteBatch& b) {
       return FromRocks(b.Put(store_->cf(Store::kMeta), key, std::string(value_size, 'v')), "meta");
-    }};
+    };
+    return task;
   };
   EXPECT_TRUE(run(put("a", 1)).ok());
   EXPECT_TRUE(run(put("b", 1)).ok());
   // A task that stages a key and fails: rolled back, nothing written.
-  EXPECT_EQ(run(Committer::Task{.prepare =
-                                    [this](rocksdb::WriteBatch& b) {
-                                      (void)b.Put(store_->cf(Store::kMeta), "rolled-back", "v");
-                                      return absl::InternalError("refused");
-                                    }})
-                .code(),
-            absl::StatusCode::kInternal);
+  Committer::Task failing;
+  failing.prepare = [this](rocksdb::WriteBatch& b) {
+    (void)b.Put(store_->cf(Store::kMeta), "rolled-back", "v");
+    return absl::InternalError("refused");
+  };
+  EXPECT_EQ(run(std::move(failing)).code(), absl::StatusCode::kInternal);
   EXPECT_TRUE(run(put("big", 20 << 20)).ok());  // larger than the batch kept for reuse
   EXPECT_TRUE(run(put("c", 1)).ok());
   committer.Stop();

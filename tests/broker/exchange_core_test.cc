@@ -1,9 +1,11 @@
 // ExchangeCore without gRPC: real RocksDB in a temp dir, a recording sink.
 #include "broker/exchange_core.h"
 
+#include <atomic>
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <set>
 
 #include "broker/audit_log.h"
 #include "broker/policy_loader.h"
@@ -210,6 +212,49 @@ TEST_F(ExchangeCoreTest, SameClientMessageIdIsStoredOnce) {
   customs.sink->WaitFor(2);
   ASSERT_EQ(st.subscriptions_size(), 1);
   EXPECT_EQ(st.subscriptions(0).queue_head(), 2u);  // police's + msa's, not the duplicate
+}
+
+// Copies submitted at once mostly meet in one commit batch (the batch's own
+// dedupe map answers them): still exactly one is stored, every copy gets its
+// exchange id.
+TEST_F(ExchangeCoreTest, CopiesSubmittedAtOnceAreStoredOnce) {
+  constexpr int kCopies = 64;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<absl::StatusOr<v1::SubmitResponse>> results;
+  v1::Envelope e = SampleTipOff("burst");
+  e.add_addressees("zs-customs");
+  // Others first, so the committer is busy writing while the copies queue up
+  // behind it and then go into one batch together.
+  std::atomic<int> others{0};
+  for (int i = 0; i < 256; ++i) {
+    core_->Submit(Agency("zs-police"), SampleTipOff(absl::StrCat("before-", i)),
+                  [&](absl::StatusOr<v1::SubmitResponse>) { ++others; });
+  }
+  for (int i = 0; i < kCopies; ++i) {
+    core_->Submit(Agency("zs-police"), e, [&](absl::StatusOr<v1::SubmitResponse> r) {
+      std::lock_guard<std::mutex> lock(mu);
+      results.push_back(std::move(r));
+      cv.notify_all();
+    });
+  }
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait_for(lock, std::chrono::seconds(10), [&] { return results.size() == kCopies; });
+  ASSERT_EQ(results.size(), static_cast<size_t>(kCopies));
+  int firsts = 0;
+  std::set<std::string> ids;
+  for (const auto& r : results) {
+    ASSERT_TRUE(r.ok()) << r.status();
+    firsts += r->duplicate() ? 0 : 1;
+    ids.insert(r->exchange_id());
+    EXPECT_THAT(r->recipients(), ElementsAre("zs-customs"));
+  }
+  EXPECT_EQ(firsts, 1);
+  EXPECT_EQ(ids.size(), 1u);
+  lock.unlock();
+  PeerIdentity admin;
+  admin.role = PeerRole::kAdmin;
+  EXPECT_EQ(Status(admin).exchanges_stored(), 1u + others.load());
 }
 
 TEST_F(ExchangeCoreTest, InvalidInputIsRefusedAndNothingStored) {
