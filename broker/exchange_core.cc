@@ -459,6 +459,8 @@ class ExchangeCore::Impl {
       AppendLengthDelimited(&st->message_head, store::v1::StoredMessage::kEnvelopeFieldNumber,
                             env_bytes);
     }
+    st->entries.reserve(1 + decided.size());
+    st->recipients.reserve(decided.size());
     st->entries.push_back(std::move(collection));
     uint32_t withheld = 0;
     for (size_t i = 0; i < decided.size(); ++i) {

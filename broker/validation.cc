@@ -1,6 +1,8 @@
 #include "broker/validation.h"
 
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -203,10 +205,21 @@ absl::Status RejectUnknownFields(const google::protobuf::Message& m, const std::
     return InvalidArgumentError(StrCat(path, ": unknown field number ", unknown.field(0).number(),
                                        " (not in this broker's schema, so policy cannot see it)"));
   }
-  const google::protobuf::Descriptor* d = m.GetDescriptor();
-  for (int i = 0; i < d->field_count(); ++i) {
-    const FieldDescriptor* f = d->field(i);
-    if (f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) continue;
+  // The message-typed fields of each type, listed once per thread (a node map:
+  // the recursion below may add types while a list is being walked).
+  thread_local std::unordered_map<const google::protobuf::Descriptor*,
+                                  std::vector<const FieldDescriptor*>>
+      message_fields;
+  auto [listed, added] = message_fields.try_emplace(m.GetDescriptor());
+  if (added) {
+    const google::protobuf::Descriptor* d = m.GetDescriptor();
+    for (int i = 0; i < d->field_count(); ++i) {
+      if (d->field(i)->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+        listed->second.push_back(d->field(i));
+      }
+    }
+  }
+  for (const FieldDescriptor* f : listed->second) {
     if (f->is_repeated()) {
       for (int j = 0, n = r->FieldSize(m, f); j < n; ++j) {
         if (auto s = RejectUnknownFields(r->GetRepeatedMessage(m, f, j),

@@ -1,5 +1,6 @@
 #include "policy/redact.h"
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/descriptor.h"
@@ -117,18 +118,30 @@ bool Strip(std::string_view bytes, const std::vector<const std::vector<int>*>& c
   }
 }
 
+// The field numbers along `path`, resolved once per thread (the paths are the
+// policy's, a handful; the map is dropped if it ever grows large).
+absl::StatusOr<const std::vector<int>*> FieldNumbers(const std::string& path) {
+  thread_local absl::flat_hash_map<std::string, std::vector<int>> resolved;
+  if (auto it = resolved.find(path); it != resolved.end()) return &it->second;
+  std::vector<const FieldDescriptor*> chain;
+  if (absl::Status s = Resolve(path, &chain); !s.ok()) return s;
+  if (resolved.size() >= 4096) resolved.clear();
+  std::vector<int>& numbers = resolved[path];
+  for (const FieldDescriptor* f : chain) numbers.push_back(f->number());
+  return &numbers;
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> RedactSerialized(std::string_view envelope,
                                              const std::vector<std::string>& paths) {
-  std::vector<std::vector<int>> numbers(paths.size());
-  for (size_t i = 0; i < paths.size(); ++i) {
-    std::vector<const FieldDescriptor*> chain;
-    if (absl::Status s = Resolve(paths[i], &chain); !s.ok()) return s;
-    for (const FieldDescriptor* f : chain) numbers[i].push_back(f->number());
-  }
   std::vector<const std::vector<int>*> chains;
-  for (const auto& n : numbers) chains.push_back(&n);
+  chains.reserve(paths.size());
+  for (const std::string& path : paths) {
+    auto numbers = FieldNumbers(path);
+    if (!numbers.ok()) return numbers.status();
+    chains.push_back(*numbers);
+  }
   std::string out;
   out.reserve(envelope.size());
   if (!Strip(envelope, chains, 0, &out)) {
