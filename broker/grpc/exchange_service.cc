@@ -1,6 +1,8 @@
 #include "broker/grpc/exchange_service.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -412,6 +414,11 @@ class SubscribeReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, 
         p = CodedOutputStream::WriteVarint64ToArray(sizes_[i], p);
       }
       p = WriteDelivery(*outbox_[i].delivery, outbox_[i].attempt, subscription_, p);
+    }
+    if (p != GRPC_SLICE_END_PTR(slice)) {
+      // Sizing and writing disagree: a bug, and the bytes would be garbage.
+      std::fprintf(stderr, "subscribe: a delivery message is not the size computed for it\n");
+      std::abort();
     }
     grpc::Slice owned(slice, grpc::Slice::STEAL_REF);
     write_buf_ = grpc::ByteBuffer(&owned, 1);
