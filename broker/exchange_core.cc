@@ -206,8 +206,7 @@ class ExchangeCore::Impl {
     });
   }
 
-  void Submit(const PeerIdentity& peer, v1::Envelope env, std::string submitted,
-              SubmitCallback done) {
+  void Submit(const PeerIdentity& peer, v1::Envelope env, SubmitCallback done) {
     if (peer.role != PeerRole::kAgency) {
       done(absl::PermissionDeniedError("only agency nodes may submit"));
       return;
@@ -227,7 +226,7 @@ class ExchangeCore::Impl {
       done(s);
       return;
     }
-    auto staged = Stage(peer, *sender, std::move(env), submitted);
+    auto staged = Stage(peer, *sender, std::move(env));
     if (!staged.ok()) {
       done(staged.status());
       return;
@@ -366,8 +365,7 @@ class ExchangeCore::Impl {
   // Caller's thread: stamp, route, decide, redact, serialize, build the audit
   // entries. Nothing here touches committer state.
   absl::StatusOr<std::shared_ptr<Staged>> Stage(const PeerIdentity& peer,
-                                                const policy::Agency& sender, v1::Envelope env,
-                                                std::string_view submitted) {
+                                                const policy::Agency& sender, v1::Envelope env) {
     auto st = std::make_shared<Staged>();
     const absl::Time now = absl::Now();
     const uint64_t exchange_seq = next_exchange_seq_.fetch_add(1, std::memory_order_relaxed);
@@ -421,7 +419,7 @@ class ExchangeCore::Impl {
     // The envelope is serialized once: its bytes go into the message record and
     // into every unredacted delivery as wire-format fields, and the payload hash
     // is taken over the payload's slice of them.
-    const std::string env_bytes = StampedBytes(env, submitted);
+    const std::string env_bytes = env.SerializeAsString();
     CORRIDOR_ASSIGN_OR_RETURN(const FieldSpan payload, FindPayload(env_bytes));
     collection.set_payload_sha256(Sha256(payload.contents));
     collection.set_policy_version(dp->version());
@@ -516,44 +514,6 @@ class ExchangeCore::Impl {
     st->message_head += head.SerializeAsString();
     st->response.set_withheld(withheld);
     return st;
-  }
-
-  // The stamped envelope `env`, serialized: `submitted` (the bytes it was parsed
-  // from) without the sender's stamp fields and with the broker's appended —
-  // when those bytes encode exactly what `env` holds (one payload, nothing
-  // beyond the canonical size); otherwise `env` serialized. Serializing would
-  // check every string's UTF-8 again (about 1 µs per KiB of Chinese text),
-  // which the parse already did. Fields may come in any order in protobuf.
-  static std::string StampedBytes(const v1::Envelope& env, std::string_view submitted) {
-    if (!submitted.empty()) {
-      std::string out;
-      out.reserve(submitted.size() + 96);
-      int payloads = 0;
-      const bool ok = ForEachField(submitted, [&](int number, std::string_view whole,
-                                                  std::string_view) {
-        switch (number) {
-          case v1::Envelope::kSenderFieldNumber:
-          case v1::Envelope::kExchangeIdFieldNumber:
-          case v1::Envelope::kBrokerTimeFieldNumber:
-            return;  // the broker's to set
-          case v1::Envelope::kTipOffFieldNumber:
-          case v1::Envelope::kCaseRecordFieldNumber:
-          case v1::Envelope::kPatrolReportFieldNumber:
-            ++payloads;
-            break;
-          default:
-            break;
-        }
-        out.append(whole);
-      });
-      v1::Envelope stamp;
-      *stamp.mutable_sender() = env.sender();
-      stamp.set_exchange_id(env.exchange_id());
-      *stamp.mutable_broker_time() = env.broker_time();
-      stamp.AppendToString(&out);
-      if (ok && payloads == 1 && out.size() == env.ByteSizeLong()) return out;
-    }
-    return env.SerializeAsString();
   }
 
   // Committer thread. Everything fallible happens before in-memory state changes.
@@ -755,11 +715,7 @@ absl::StatusOr<std::unique_ptr<ExchangeCore>> ExchangeCore::Open(
 }
 
 void ExchangeCore::Submit(const PeerIdentity& peer, v1::Envelope envelope, SubmitCallback done) {
-  impl_->Submit(peer, std::move(envelope), std::string(), std::move(done));
-}
-void ExchangeCore::Submit(const PeerIdentity& peer, v1::Envelope envelope, std::string submitted,
-                          SubmitCallback done) {
-  impl_->Submit(peer, std::move(envelope), std::move(submitted), std::move(done));
+  impl_->Submit(peer, std::move(envelope), std::move(done));
 }
 uint64_t ExchangeCore::Attach(const PeerIdentity& peer, SubscribeParams params,
                               std::shared_ptr<DeliverySink> sink, OpenCallback opened) {

@@ -80,12 +80,6 @@ class ExchangeCore {
   // exactly once: inline for invalid input, else after the synced write. A known
   // client_message_id answers with the first submission's outcome, duplicate = true.
   void Submit(const PeerIdentity& peer, v1::Envelope envelope, SubmitCallback done);
-  // The same, given also the bytes `envelope` was parsed from (as they came off
-  // the wire): stored and delivered as they are, with the broker's stamp
-  // appended, instead of serializing `envelope` again — when they encode
-  // exactly what `envelope` holds; otherwise `envelope` is serialized.
-  void Submit(const PeerIdentity& peer, v1::Envelope envelope, std::string submitted,
-              SubmitCallback done);
 
   // Opens or creates the durable subscription `params.name` of peer's agency and
   // attaches `sink`; a stream already attached to it is closed (taken over).

@@ -69,30 +69,6 @@ absl::StatusOr<FieldSpan> FindField(std::string_view bytes, std::initializer_lis
   return absl::InternalError("serialized bytes unreadable");
 }
 
-bool ForEachField(std::string_view bytes,
-                  const std::function<void(int number, std::string_view whole,
-                                           std::string_view contents)>& on_field) {
-  CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
-                      static_cast<int>(bytes.size()));
-  for (;;) {
-    const size_t start = static_cast<size_t>(in.CurrentPosition());
-    const uint32_t tag = in.ReadTag();
-    if (tag == 0) return in.CurrentPosition() == static_cast<int>(bytes.size());
-    std::string_view contents;
-    if (WFL::GetTagWireType(tag) == WFL::WIRETYPE_LENGTH_DELIMITED) {
-      uint32_t length = 0;
-      if (!in.ReadVarint32(&length)) return false;
-      const size_t at = static_cast<size_t>(in.CurrentPosition());
-      if (length > bytes.size() - at || !in.Skip(static_cast<int>(length))) return false;
-      contents = bytes.substr(at, length);
-    } else if (!WFL::SkipField(&in, tag)) {
-      return false;
-    }
-    on_field(WFL::GetTagFieldNumber(tag),
-             bytes.substr(start, static_cast<size_t>(in.CurrentPosition()) - start), contents);
-  }
-}
-
 absl::StatusOr<FieldSpan> FindPayload(std::string_view envelope_bytes) {
   return FindField(envelope_bytes,
                    {v1::Envelope::kTipOffFieldNumber, v1::Envelope::kCaseRecordFieldNumber,
@@ -170,11 +146,13 @@ size_t DeliverySize(const QueuedDelivery& d, uint32_t attempt, std::string_view 
 
 uint8_t* WriteDelivery(const QueuedDelivery& d, uint32_t attempt, std::string_view subscription,
                        uint8_t* out) {
+  // The stored bytes first: the broker's own fields come after them, so they
+  // win over anything the bytes might hold for the same fields.
+  std::memcpy(out, d.wire.data(), d.wire.size());
+  out += d.wire.size();
   if (d.seq != 0) {
     out = WFL::WriteUInt64ToArray(v1::Delivery::kSeqFieldNumber, d.seq, out);
   }
-  std::memcpy(out, d.wire.data(), d.wire.size());
-  out += d.wire.size();
   if (attempt != 0) out = WFL::WriteUInt32ToArray(v1::Delivery::kAttemptFieldNumber, attempt, out);
   if (!subscription.empty()) {
     out = CodedOutputStream::WriteTagToArray(

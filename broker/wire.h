@@ -9,7 +9,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -35,14 +34,6 @@ absl::StatusOr<FieldSpan> FindField(std::string_view bytes, std::initializer_lis
 // serialized the same inside its parent as alone, so hashing its contents
 // equals hashing the payload serialized alone, without serializing it again.
 absl::StatusOr<FieldSpan> FindPayload(std::string_view envelope_bytes);
-
-// Calls `on_field(number, whole, contents)` for each top-level field of
-// `bytes`, in order: `whole` is the field as encoded (tag included),
-// `contents` the bytes of a length-delimited field (empty for other types).
-// False when `bytes` is not a well-formed message.
-bool ForEachField(std::string_view bytes,
-                  const std::function<void(int number, std::string_view whole,
-                                           std::string_view contents)>& on_field);
 
 // Appends a length-delimited field `field` holding `bytes`, in wire format.
 void AppendLengthDelimited(std::string* out, int field, std::string_view bytes);

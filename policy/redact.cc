@@ -119,29 +119,34 @@ bool Strip(std::string_view bytes, const std::vector<const std::vector<int>*>& c
 }
 
 // The field numbers along `path`, resolved once per thread (the paths are the
-// policy's, a handful; the map is dropped if it ever grows large).
-absl::StatusOr<const std::vector<int>*> FieldNumbers(const std::string& path) {
+// policy's, a handful; the map is dropped if it ever grows large). Returned by
+// value: a later lookup may grow or clear the map.
+absl::StatusOr<std::vector<int>> FieldNumbers(const std::string& path) {
   thread_local absl::flat_hash_map<std::string, std::vector<int>> resolved;
-  if (auto it = resolved.find(path); it != resolved.end()) return &it->second;
+  if (auto it = resolved.find(path); it != resolved.end()) return it->second;
   std::vector<const FieldDescriptor*> chain;
   if (absl::Status s = Resolve(path, &chain); !s.ok()) return s;
-  if (resolved.size() >= 4096) resolved.clear();
-  std::vector<int>& numbers = resolved[path];
+  std::vector<int> numbers;
   for (const FieldDescriptor* f : chain) numbers.push_back(f->number());
-  return &numbers;
+  if (resolved.size() >= 4096) resolved.clear();
+  resolved.emplace(path, numbers);
+  return numbers;
 }
 
 }  // namespace
 
 absl::StatusOr<std::string> RedactSerialized(std::string_view envelope,
                                              const std::vector<std::string>& paths) {
-  std::vector<const std::vector<int>*> chains;
-  chains.reserve(paths.size());
+  std::vector<std::vector<int>> numbers;
+  numbers.reserve(paths.size());
   for (const std::string& path : paths) {
-    auto numbers = FieldNumbers(path);
-    if (!numbers.ok()) return numbers.status();
-    chains.push_back(*numbers);
+    auto resolved = FieldNumbers(path);
+    if (!resolved.ok()) return resolved.status();
+    numbers.push_back(*std::move(resolved));
   }
+  std::vector<const std::vector<int>*> chains;
+  chains.reserve(numbers.size());
+  for (const auto& n : numbers) chains.push_back(&n);
   std::string out;
   out.reserve(envelope.size());
   if (!Strip(envelope, chains, 0, &out)) {

@@ -54,8 +54,9 @@ class SubmitStreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffe
       MaybeFinishLocked(lock);
       return;
     }
-    // The request's bytes stay at hand: each envelope's own bytes go to the
-    // core with it (envelope once, then every `more`, in order).
+    // Parsed here (a raw method) so that bytes which are not a SubmitRequest
+    // end the stream with INVALID_ARGUMENT: gRPC's typed reader reports a
+    // failed parse as the end of the stream, and the stream closed OK.
     Flatten(&read_buf_, &raw_);
     request_.Clear();
     if (!request_.ParseFromString(raw_)) {
@@ -66,16 +67,16 @@ class SubmitStreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffe
       MaybeFinishLocked(lock);
       return;
     }
-    std::vector<std::string_view> envelope_bytes, more_bytes;
-    ForEachField(raw_, [&](int number, std::string_view, std::string_view contents) {
-      if (number == v1::SubmitRequest::kEnvelopeFieldNumber) envelope_bytes.push_back(contents);
-      if (number == v1::SubmitRequest::kMoreFieldNumber) more_bytes.push_back(contents);
-    });
     // Each envelope of the request is a submission of its own, in order.
     const size_t count = 1 + static_cast<size_t>(request_.more_size());
     uint64_t first_index;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      // The stream may have finished meanwhile (the client's side broke while
+      // this read completed): nothing more is submitted for it, or the
+      // callbacks would outlive the reactor. Once counted in
+      // pending_callbacks_, they hold the finish back.
+      if (finished_ || broken_) return;
       if (first_read_) {
         first_read_ = false;
         batch_replies_ = request_.batch_replies();
@@ -94,12 +95,7 @@ class SubmitStreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffe
         Complete(index, client_id, absl::InvalidArgumentError("envelope: required"));
         continue;
       }
-      // The bytes it was parsed from, when they are its alone (an envelope
-      // field sent twice is merged by the parse: then none).
-      std::string submitted;
-      if (i == 0 && envelope_bytes.size() == 1) submitted = envelope_bytes[0];
-      if (i > 0 && more_bytes.size() == count - 1) submitted = more_bytes[i - 1];
-      core_->Submit(peer_, std::move(*env), std::move(submitted),
+      core_->Submit(peer_, std::move(*env),
                     [this, index, client_id](absl::StatusOr<v1::SubmitResponse> r) {
                       Complete(index, client_id, std::move(r));
                     });

@@ -14,11 +14,11 @@
 
 namespace corridor::broker::grpc_transport {
 
-// SubmitStream and Subscribe are raw (ByteBuffer) methods, so the broker keeps
-// the bytes: each submitted envelope is stored as it came, stamped, not
-// serialized again (ExchangeCore::Submit), and deliveries are written as the
-// bytes the broker stored (wire.h), not re-serialized per write. Requests are
-// parsed as before; clients see the same messages.
+// SubmitStream and Subscribe are raw (ByteBuffer) methods: deliveries are
+// written as the bytes the broker stored (wire.h), not re-serialized per write,
+// and requests are parsed here, so bytes that are not the request message end
+// the stream with INVALID_ARGUMENT (a typed reader would just end the stream).
+// Clients see the same messages.
 using ExchangeServiceBase = v1::Exchange::WithCallbackMethod_Submit<
     v1::Exchange::WithRawCallbackMethod_SubmitStream<
         v1::Exchange::WithRawCallbackMethod_Subscribe<v1::Exchange::Service>>>;

@@ -68,30 +68,6 @@ class ExchangeCoreTest : public ::testing::Test {
     return p.get_future().get();
   }
 
-  // As SubmitStream does it: the envelope with the bytes it was parsed from.
-  absl::StatusOr<v1::SubmitResponse> SubmitBytes(const std::string& from, std::string bytes) {
-    v1::Envelope e;
-    if (!e.ParseFromString(bytes)) return absl::InvalidArgumentError("test bytes unparsable");
-    std::promise<absl::StatusOr<v1::SubmitResponse>> p;
-    core_->Submit(Agency(from), std::move(e), std::move(bytes),
-                  [&](absl::StatusOr<v1::SubmitResponse> r) { p.set_value(std::move(r)); });
-    return p.get_future().get();
-  }
-
-  // The envelope bytes of a stored delivery (the core closed first).
-  std::string StoredEnvelope(const std::string& agency, uint64_t seq) {
-    core_.reset();
-    auto store = Store::Open(dir_.path() / "data");
-    EXPECT_TRUE(store.ok()) << store.status();
-    if (!store.ok()) return "";
-    auto bytes = (*store)->Get(Store::kDeliveries, DeliveryKey(agency, seq));
-    EXPECT_TRUE(bytes.ok()) << bytes.status();
-    if (!bytes.ok()) return "";
-    auto envelope = FindField(*bytes, {v1::Delivery::kEnvelopeFieldNumber});
-    EXPECT_TRUE(envelope.ok()) << envelope.status();
-    return envelope.ok() ? std::string(envelope->contents) : "";
-  }
-
   struct Attached {
     uint64_t session;
     std::shared_ptr<RecordingSink> sink;
@@ -491,75 +467,6 @@ TEST_F(ExchangeCoreTest, ARedactedDeliveryIsHashedAsDelivered) {
   EXPECT_EQ(entries[0].delivered_sha256(),
             Sha256Of(got[0].envelope().tip_off().SerializeAsString()));
   EXPECT_NE(entries[0].delivered_sha256(), entries[0].payload_sha256());
-}
-
-// SubmitStream hands the core each envelope's bytes: they are stored and
-// delivered as they came (not serialized again), the sender's stamp fields
-// replaced by the broker's.
-TEST_F(ExchangeCoreTest, SubmittedBytesAreStoredAsTheyCameWithTheBrokersStamp) {
-  auto customs = Attach("zs-customs", Params("ops"));
-  ASSERT_TRUE(customs.opened.ok());
-  v1::Envelope e = SampleTipOff("as-sent");
-  e.add_addressees("zs-customs");
-  e.mutable_sender()->set_agency_id("zs-police");  // a sender may repeat its own agency
-  auto r = SubmitBytes("zs-police", e.SerializeAsString());
-  ASSERT_TRUE(r.ok()) << r.status();
-  auto got = customs.sink->WaitFor(1);
-  ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0].envelope().sender().agency_id(), "zs-police");
-  EXPECT_EQ(got[0].envelope().sender().node(), "node1");
-  EXPECT_EQ(got[0].envelope().exchange_id(), r->exchange_id());
-  EXPECT_TRUE(got[0].envelope().has_broker_time());
-  EXPECT_EQ(got[0].envelope().tip_off().SerializeAsString(), e.tip_off().SerializeAsString());
-  v1::AuditQuery q;
-  q.set_client_message_id("as-sent");
-  std::vector<v1::AuditEntry> entries = AuditEntries(q, 2);
-  ASSERT_GE(entries.size(), 1u);
-  EXPECT_EQ(entries[0].payload_sha256(), Sha256Of(e.tip_off().SerializeAsString()));
-
-  // Stored: the submitted bytes without their sender field, then the stamp.
-  v1::Envelope unstamped = e;
-  unstamped.clear_sender();
-  const std::string sent = unstamped.SerializeAsString();
-  const std::string stored = StoredEnvelope("zs-customs", 1);
-  ASSERT_GT(stored.size(), sent.size());
-  EXPECT_EQ(stored.substr(0, sent.size()), sent);
-  v1::Envelope parsed;
-  ASSERT_TRUE(parsed.ParseFromString(stored));
-  EXPECT_EQ(parsed.SerializeAsString(), got[0].envelope().SerializeAsString());
-}
-
-// Bytes that encode more than the parsed envelope holds (a field sent twice,
-// two payload fields merged by the parse) are not kept: the parsed envelope
-// is serialized, so what is stored, hashed and delivered is what policy saw.
-TEST_F(ExchangeCoreTest, SubmittedBytesThatEncodeMoreAreSerializedAgain) {
-  auto customs = Attach("zs-customs", Params("ops"));
-  ASSERT_TRUE(customs.opened.ok());
-  v1::Envelope e = SampleTipOff("twice");
-  e.add_addressees("zs-customs");
-  std::string bytes = e.SerializeAsString();
-  AppendLengthDelimited(&bytes, v1::Envelope::kTopicFieldNumber, "smuggling.fuel");
-  v1::TipOff more;
-  more.set_cargo("成品油约5吨");
-  AppendLengthDelimited(&bytes, v1::Envelope::kTipOffFieldNumber, more.SerializeAsString());
-  auto r = SubmitBytes("zs-police", bytes);
-  ASSERT_TRUE(r.ok()) << r.status();
-  auto got = customs.sink->WaitFor(1);
-  ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0].envelope().topic(), "smuggling.fuel");
-  EXPECT_EQ(got[0].envelope().tip_off().cargo(), "成品油约5吨");
-  EXPECT_EQ(got[0].envelope().tip_off().location().waterway(), "磨刀门水道");
-  const std::string stored = StoredEnvelope("zs-customs", 1);
-  v1::Envelope parsed;
-  ASSERT_TRUE(parsed.ParseFromString(stored));
-  EXPECT_EQ(stored, parsed.SerializeAsString());  // canonical: each field once
-  int topics = 0, payloads = 0;
-  ASSERT_TRUE(ForEachField(stored, [&](int number, std::string_view, std::string_view) {
-    topics += number == v1::Envelope::kTopicFieldNumber;
-    payloads += number == v1::Envelope::kTipOffFieldNumber;
-  }));
-  EXPECT_EQ(topics, 1);
-  EXPECT_EQ(payloads, 1);
 }
 
 TEST_F(ExchangeCoreTest, ADataDirOfAnOlderStoreFormatIsRefused) {

@@ -2,6 +2,7 @@
 #include "policy/redact.h"
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -238,6 +239,29 @@ TEST(PolicyRedactTest, RedactSerializedEqualsRedactForEveryPath) {
     check(paths);
   }
   EXPECT_GT(compared, 1000u);
+}
+
+// Each thread resolves paths into a cache of its own; the first call on a
+// fresh thread resolves several at once while that cache grows (a pointer into
+// it once outlived the growth: the informant leaked, or the broker crashed).
+TEST(PolicyRedactTest, RedactSerializedOnFreshThreadsWithSeveralNewPaths) {
+  const std::vector<std::string> paths = {"tip_off.informant", "tip_off.vessel.name",
+                                          "tip_off.cargo", "tip_off.location.waterway",
+                                          "tip_off.narrative"};
+  for (int t = 0; t < 8; ++t) {
+    std::thread([&, t] {
+      for (int len = 1; len < 40; ++len) {
+        corridor::v1::Envelope e = TipOff();
+        e.set_topic(std::string(static_cast<size_t>(len + t), 'a'));
+        corridor::v1::Envelope want = e;
+        ASSERT_THAT(Redact(&want, paths), IsOk());
+        auto got = RedactSerialized(e.SerializeAsString(), paths);
+        ASSERT_TRUE(got.ok()) << got.status();
+        EXPECT_EQ(*got, want.SerializeAsString()) << "thread " << t << ", topic length " << len;
+        EXPECT_EQ(got->find("张三"), std::string::npos) << "the informant leaked";
+      }
+    }).join();
+  }
 }
 
 TEST(PolicyRedactTest, RedactSerializedRefusesWhatRedactRefuses) {
