@@ -196,7 +196,9 @@ absl::Status ValidateSubscriptionName(std::string_view name, std::string_view fi
 }
 
 // A field this broker's schema does not have, anywhere in `m`: policy cannot
-// see it, so it could carry what a rule withholds past the rule. Named by path.
+// see it, so it could carry what a rule withholds past the rule. Also an enum
+// value the schema does not name (proto3 keeps it as a bare number). Named by
+// path.
 absl::Status RejectUnknownFields(const google::protobuf::Message& m, const std::string& path) {
   using google::protobuf::FieldDescriptor;
   const google::protobuf::Reflection* r = m.GetReflection();
@@ -205,21 +207,34 @@ absl::Status RejectUnknownFields(const google::protobuf::Message& m, const std::
     return InvalidArgumentError(StrCat(path, ": unknown field number ", unknown.field(0).number(),
                                        " (not in this broker's schema, so policy cannot see it)"));
   }
-  // The message-typed fields of each type, listed once per thread (a node map:
-  // the recursion below may add types while a list is being walked).
+  // The message- and enum-typed fields of each type, listed once per thread
+  // (a node map: the recursion below may add types while a list is walked).
   thread_local std::unordered_map<const google::protobuf::Descriptor*,
                                   std::vector<const FieldDescriptor*>>
-      message_fields;
-  auto [listed, added] = message_fields.try_emplace(m.GetDescriptor());
+      checked_fields;
+  auto [listed, added] = checked_fields.try_emplace(m.GetDescriptor());
   if (added) {
     const google::protobuf::Descriptor* d = m.GetDescriptor();
     for (int i = 0; i < d->field_count(); ++i) {
-      if (d->field(i)->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+      const auto type = d->field(i)->cpp_type();
+      if (type == FieldDescriptor::CPPTYPE_MESSAGE || type == FieldDescriptor::CPPTYPE_ENUM) {
         listed->second.push_back(d->field(i));
       }
     }
   }
   for (const FieldDescriptor* f : listed->second) {
+    if (f->cpp_type() == FieldDescriptor::CPPTYPE_ENUM) {
+      const int n = f->is_repeated() ? r->FieldSize(m, f) : 1;
+      for (int j = 0; j < n; ++j) {
+        const int v = f->is_repeated() ? r->GetRepeatedEnumValue(m, f, j) : r->GetEnumValue(m, f);
+        if (f->enum_type()->FindValueByNumber(v) == nullptr) {
+          return InvalidArgumentError(
+              StrCat(path, ".", f->name(), f->is_repeated() ? StrCat("[", j, "]") : "",
+                     ": unknown value ", v));
+        }
+      }
+      continue;
+    }
     if (f->is_repeated()) {
       for (int j = 0, n = r->FieldSize(m, f); j < n; ++j) {
         if (auto s = RejectUnknownFields(r->GetRepeatedMessage(m, f, j),

@@ -122,6 +122,40 @@ TEST_F(ValidationTest, UnknownFieldsAreRefusedNamingWhere) {
   }
 }
 
+// An enum value the schema does not name is kept by proto3 as a bare number:
+// refused anywhere in the envelope, named by path and value.
+TEST_F(ValidationTest, UnknownEnumValuesAreRefusedNamingWhere) {
+  {
+    v1::Envelope e = SampleTipOff("t-1");
+    e.mutable_tip_off()->set_suspected_offence(static_cast<v1::Offence>(99));
+    EXPECT_THAT(Check(e),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("envelope.tip_off.suspected_offence: unknown value 99")));
+  }
+  {
+    v1::Envelope e = SampleTipOff("t-1");
+    e.mutable_tip_off()->mutable_informant()->set_reliability(
+        static_cast<v1::SourceReliability>(-1));
+    EXPECT_THAT(Check(e),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("envelope.tip_off.informant.reliability: unknown value -1")));
+  }
+  {
+    v1::Envelope e = SampleTipOff("t-1");  // checked before kind and payload agree
+    e.mutable_case_record()->add_offences(v1::OFFENCE_FROZEN_GOODS_SMUGGLING);
+    e.mutable_case_record()->add_offences(static_cast<v1::Offence>(77));
+    EXPECT_THAT(Check(e),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("envelope.case_record.offences[1]: unknown value 77")));
+  }
+  {
+    v1::Envelope e = SampleTipOff("t-1");
+    e.set_kind(static_cast<v1::MessageKind>(42));
+    EXPECT_THAT(Check(e), StatusIs(absl::StatusCode::kInvalidArgument,
+                                   HasSubstr("envelope.kind: unknown value")));
+  }
+}
+
 TEST_F(ValidationTest, OversizedNamesTheLimit) {
   v1::Envelope e = SampleTipOff("t-1");
   e.mutable_tip_off()->set_narrative(std::string(limits_.max_message_bytes, 'x'));
