@@ -492,30 +492,46 @@ class RejectingBidiReactor final : public grpc::ServerBidiReactor<Req, Resp> {
 }  // namespace
 
 grpc::ServerUnaryReactor* ExchangeService::Submit(grpc::CallbackServerContext* ctx,
-                                                  const v1::SubmitRequest* request,
-                                                  v1::SubmitResponse* response) {
+                                                  const grpc::ByteBuffer* request_bytes,
+                                                  grpc::ByteBuffer* response_bytes) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   auto peer = AuthenticateCall(*ctx, core_);
   if (!peer.ok()) {
     reactor->Finish(ToGrpcStatus(peer.status()));
     return reactor;
   }
-  if (!request->has_envelope()) {
+  // Parsed here: gRPC's typed handler answers bytes it cannot parse with
+  // UNIMPLEMENTED and no message.
+  grpc::ByteBuffer copy = *request_bytes;  // shares the slices
+  v1::SubmitRequest request;
+  if (!grpc::SerializationTraits<v1::SubmitRequest>::Deserialize(&copy, &request).ok()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 "request: not a corridor.v1.SubmitRequest"));
+    return reactor;
+  }
+  if (!request.has_envelope()) {
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "envelope: required"));
     return reactor;
   }
-  if (request->more_size() > 0 || request->batch_replies()) {
+  if (request.more_size() > 0 || request.batch_replies()) {
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                  "more, batch_replies: only on SubmitStream"));
     return reactor;
   }
-  core_->Submit(*peer, request->envelope(),
-                [reactor, response](absl::StatusOr<v1::SubmitResponse> result) {
+  core_->Submit(*peer, std::move(*request.mutable_envelope()),
+                [reactor, response_bytes](absl::StatusOr<v1::SubmitResponse> result) {
                   if (!result.ok()) {
                     reactor->Finish(ToGrpcStatus(result.status()));
                     return;
                   }
-                  *response = std::move(*result);
+                  bool own = false;
+                  if (!grpc::SerializationTraits<v1::SubmitResponse>::Serialize(
+                           *result, response_bytes, &own)
+                           .ok()) {
+                    reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL,
+                                                 "response: could not serialize"));
+                    return;
+                  }
                   reactor->Finish(grpc::Status::OK);
                 });
   return reactor;

@@ -14,12 +14,13 @@
 
 namespace corridor::broker::grpc_transport {
 
-// SubmitStream and Subscribe are raw (ByteBuffer) methods: deliveries are
-// written as the bytes the broker stored (wire.h), not re-serialized per write,
-// and requests are parsed here, so bytes that are not the request message end
-// the stream with INVALID_ARGUMENT (a typed reader would just end the stream).
-// Clients see the same messages.
-using ExchangeServiceBase = v1::Exchange::WithCallbackMethod_Submit<
+// All three methods are raw (ByteBuffer): deliveries are written as the bytes
+// the broker stored (wire.h), not re-serialized per write, and requests are
+// parsed here, so bytes that are not the request message are answered with
+// INVALID_ARGUMENT (gRPC's typed handlers end a stream as if the client had
+// finished, and answer a unary call with a bare UNIMPLEMENTED). Clients see
+// the same messages.
+using ExchangeServiceBase = v1::Exchange::WithRawCallbackMethod_Submit<
     v1::Exchange::WithRawCallbackMethod_SubmitStream<
         v1::Exchange::WithRawCallbackMethod_Subscribe<v1::Exchange::Service>>>;
 
@@ -28,8 +29,8 @@ class ExchangeService final : public ExchangeServiceBase {
   explicit ExchangeService(ExchangeCore* core) : core_(core) {}
 
   grpc::ServerUnaryReactor* Submit(grpc::CallbackServerContext* ctx,
-                                   const v1::SubmitRequest* request,
-                                   v1::SubmitResponse* response) override;
+                                   const grpc::ByteBuffer* request,
+                                   grpc::ByteBuffer* response) override;
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* SubmitStream(
       grpc::CallbackServerContext* ctx) override;
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Subscribe(

@@ -373,8 +373,8 @@ TEST_F(ExchangeE2eTest, SubscribeBatchesOnlyWhenTheOpenAsks) {
   EXPECT_THAT(st.error_message(), HasSubstr("open.max_batch"));
 }
 
-// SubmitStream and Subscribe read raw bytes and parse them themselves: bytes
-// that are not their request message end the stream with INVALID_ARGUMENT.
+// The Exchange methods read raw bytes and parse them themselves: bytes that
+// are not their request message are answered with INVALID_ARGUMENT.
 TEST_F(ExchangeE2eTest, StreamRequestsThatAreNotTheirMessageAreRefused) {
   auto channel = MakeChannel(OptionsFor("zs-police"));
   ASSERT_TRUE(channel.ok()) << channel.status();
@@ -404,6 +404,25 @@ TEST_F(ExchangeE2eTest, StreamRequestsThatAreNotTheirMessageAreRefused) {
     cq.Shutdown();
     while (cq.Next(&tag, &ok)) {
     }
+  }
+  // Unary Submit the same (a typed handler answered a bare UNIMPLEMENTED).
+  grpc::CompletionQueue cq;
+  grpc::ClientContext ctx;
+  const std::string garbage = "\x0a\xff\xff\xff\xff\x0f not a message";
+  grpc::Slice slice(garbage);
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  auto call = stub.PrepareUnaryCall(&ctx, "/corridor.v1.Exchange/Submit", request, &cq);
+  call->StartCall();
+  call->Finish(&response, &status, reinterpret_cast<void*>(9));
+  void* tag = nullptr;
+  bool ok = false;
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("request: not a corridor.v1.SubmitRequest"));
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
   }
 }
 
