@@ -228,9 +228,9 @@ absl::Status RejectUnknownFields(const google::protobuf::Message& m, const std::
       for (int j = 0; j < n; ++j) {
         const int v = f->is_repeated() ? r->GetRepeatedEnumValue(m, f, j) : r->GetEnumValue(m, f);
         if (f->enum_type()->FindValueByNumber(v) == nullptr) {
-          return InvalidArgumentError(
-              StrCat(path, ".", f->name(), f->is_repeated() ? StrCat("[", j, "]") : "",
-                     ": unknown value ", v));
+          return InvalidArgumentError(StrCat(path, ".", f->name(),
+                                             f->is_repeated() ? StrCat("[", j, "]") : "",
+                                             ": unknown value ", v));
         }
       }
       continue;

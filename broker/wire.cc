@@ -88,8 +88,7 @@ void AppendLengthDelimited(std::string* out, int field, std::string_view bytes) 
   out->append(bytes);
 }
 
-absl::StatusOr<std::shared_ptr<QueuedDelivery>> MakeQueuedDelivery(uint64_t seq,
-                                                                   std::string wire) {
+absl::StatusOr<std::shared_ptr<QueuedDelivery>> MakeQueuedDelivery(uint64_t seq, std::string wire) {
   auto d = std::make_shared<QueuedDelivery>();
   d->seq = seq;
   // Last one wins for a repeated scalar, and occurrences of a submessage merge,
@@ -107,18 +106,33 @@ absl::StatusOr<std::shared_ptr<QueuedDelivery>> MakeQueuedDelivery(uint64_t seq,
   };
   auto on_envelope = [&](int number, std::string_view s, uint64_t v) {
     switch (number) {
-      case v1::Envelope::kClientMessageIdFieldNumber: d->client_message_id.assign(s); break;
-      case v1::Envelope::kKindFieldNumber: d->kind = static_cast<v1::MessageKind>(v); break;
-      case v1::Envelope::kTopicFieldNumber: d->topic.assign(s); break;
-      case v1::Envelope::kHandlingCodeFieldNumber: d->handling_code.assign(s); break;
-      case v1::Envelope::kCaseRefFieldNumber: d->case_ref.assign(s); break;
-      case v1::Envelope::kExchangeIdFieldNumber: d->exchange_id.assign(s); break;
-      case v1::Envelope::kSenderFieldNumber: ok = ok && Walk(s, on_sender); break;
+      case v1::Envelope::kClientMessageIdFieldNumber:
+        d->client_message_id.assign(s);
+        break;
+      case v1::Envelope::kKindFieldNumber:
+        d->kind = static_cast<v1::MessageKind>(v);
+        break;
+      case v1::Envelope::kTopicFieldNumber:
+        d->topic.assign(s);
+        break;
+      case v1::Envelope::kHandlingCodeFieldNumber:
+        d->handling_code.assign(s);
+        break;
+      case v1::Envelope::kCaseRefFieldNumber:
+        d->case_ref.assign(s);
+        break;
+      case v1::Envelope::kExchangeIdFieldNumber:
+        d->exchange_id.assign(s);
+        break;
+      case v1::Envelope::kSenderFieldNumber:
+        ok = ok && Walk(s, on_sender);
+        break;
       case v1::Envelope::kExpiresAtFieldNumber:
         has_expires = true;
         ok = ok && Walk(s, on_timestamp);
         break;
-      default: break;
+      default:
+        break;
     }
   };
   auto on_delivery = [&](int number, std::string_view s, uint64_t v) {
@@ -128,7 +142,8 @@ absl::StatusOr<std::shared_ptr<QueuedDelivery>> MakeQueuedDelivery(uint64_t seq,
   if (!Walk(wire, on_delivery) || !ok) {
     return absl::DataLossError(absl::StrCat("delivery ", seq, " is unreadable"));
   }
-  if (has_expires) d->expires = absl::FromUnixSeconds(expires_seconds) + absl::Nanoseconds(expires_nanos);
+  if (has_expires)
+    d->expires = absl::FromUnixSeconds(expires_seconds) + absl::Nanoseconds(expires_nanos);
   d->wire = std::move(wire);
   return d;
 }

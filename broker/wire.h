@@ -64,8 +64,7 @@ struct QueuedDelivery {
 // Reads what the hub needs from a stored delivery's bytes (skipping the
 // payload, never validating or copying it). An error when they are not a
 // well-formed message.
-absl::StatusOr<std::shared_ptr<QueuedDelivery>> MakeQueuedDelivery(uint64_t seq,
-                                                                   std::string wire);
+absl::StatusOr<std::shared_ptr<QueuedDelivery>> MakeQueuedDelivery(uint64_t seq, std::string wire);
 
 // The v1::Delivery of `d` as attempt `attempt` of subscription `subscription`:
 // its size, and writing it at `out` (DeliverySize bytes; returns the end).

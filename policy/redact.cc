@@ -81,8 +81,8 @@ void PutVarint(std::string* out, uint64_t v) {
 // Copies the message `bytes` to `out` without the fields the chains name at
 // `depth` (a chain ending there), recursing into the fields a chain passes
 // through. False when `bytes` is not a message.
-bool Strip(std::string_view bytes, const std::vector<const std::vector<int>*>& chains,
-           size_t depth, std::string* out) {
+bool Strip(std::string_view bytes, const std::vector<const std::vector<int>*>& chains, size_t depth,
+           std::string* out) {
   google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
                                             static_cast<int>(bytes.size()));
   std::vector<const std::vector<int>*> deeper;

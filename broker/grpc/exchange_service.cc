@@ -41,7 +41,8 @@ void Flatten(grpc::ByteBuffer* buffer, std::string* out) {
   buffer->Clear();
 }
 
-class SubmitStreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+class SubmitStreamReactor final
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   SubmitStreamReactor(ExchangeCore* core, PeerIdentity peer) : core_(core), peer_(std::move(peer)) {
     StartRead(&read_buf_);
@@ -200,7 +201,7 @@ class SubmitStreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffe
   std::mutex mu_;
   std::optional<grpc::Status> refused_;  // a request that was not a SubmitRequest
   grpc::ByteBuffer write_buf_;           // out_, serialized for the write in progress
-  bool first_read_ = true;  // guarded by mu_, like what follows
+  bool first_read_ = true;               // guarded by mu_, like what follows
   bool batch_replies_ = false;
   v1::SubmitStreamResponse out_;  // owned by the write in progress
   size_t out_count_ = 0;          // slots answered by out_
@@ -249,8 +250,7 @@ class SubscribeReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, 
       return;
     }
     request_.Clear();
-    if (!grpc::SerializationTraits<v1::SubscribeRequest>::Deserialize(&read_buf_, &request_)
-             .ok()) {
+    if (!grpc::SerializationTraits<v1::SubscribeRequest>::Deserialize(&read_buf_, &request_).ok()) {
       EndStream(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                              "request: not a corridor.v1.SubscribeRequest"));
       return;
@@ -518,22 +518,22 @@ grpc::ServerUnaryReactor* ExchangeService::Submit(grpc::CallbackServerContext* c
                                  "more, batch_replies: only on SubmitStream"));
     return reactor;
   }
-  core_->Submit(*peer, std::move(*request.mutable_envelope()),
-                [reactor, response_bytes](absl::StatusOr<v1::SubmitResponse> result) {
-                  if (!result.ok()) {
-                    reactor->Finish(ToGrpcStatus(result.status()));
-                    return;
-                  }
-                  bool own = false;
-                  if (!grpc::SerializationTraits<v1::SubmitResponse>::Serialize(
-                           *result, response_bytes, &own)
-                           .ok()) {
-                    reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL,
-                                                 "response: could not serialize"));
-                    return;
-                  }
-                  reactor->Finish(grpc::Status::OK);
-                });
+  core_->Submit(
+      *peer, std::move(*request.mutable_envelope()),
+      [reactor, response_bytes](absl::StatusOr<v1::SubmitResponse> result) {
+        if (!result.ok()) {
+          reactor->Finish(ToGrpcStatus(result.status()));
+          return;
+        }
+        bool own = false;
+        if (!grpc::SerializationTraits<v1::SubmitResponse>::Serialize(*result, response_bytes, &own)
+                 .ok()) {
+          reactor->Finish(
+              grpc::Status(grpc::StatusCode::INTERNAL, "response: could not serialize"));
+          return;
+        }
+        reactor->Finish(grpc::Status::OK);
+      });
   return reactor;
 }
 

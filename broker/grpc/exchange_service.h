@@ -20,8 +20,8 @@ namespace corridor::broker::grpc_transport {
 // INVALID_ARGUMENT (gRPC's typed handlers end a stream as if the client had
 // finished, and answer a unary call with a bare UNIMPLEMENTED). Clients see
 // the same messages.
-using ExchangeServiceBase = v1::Exchange::WithRawCallbackMethod_Submit<
-    v1::Exchange::WithRawCallbackMethod_SubmitStream<
+using ExchangeServiceBase =
+    v1::Exchange::WithRawCallbackMethod_Submit<v1::Exchange::WithRawCallbackMethod_SubmitStream<
         v1::Exchange::WithRawCallbackMethod_Subscribe<v1::Exchange::Service>>>;
 
 class ExchangeService final : public ExchangeServiceBase {

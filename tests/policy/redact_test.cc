@@ -7,10 +7,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "gmock/gmock.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
-
-#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
 
@@ -201,12 +200,14 @@ void AllPaths(const google::protobuf::Descriptor* d, const std::string& prefix, 
               std::vector<std::string>* out) {
   for (int i = 0; i < d->field_count(); ++i) {
     const auto* f = d->field(i);
-    if (depth == 0 && (f->containing_oneof() == nullptr || f->containing_oneof()->name() != "payload")) {
+    if (depth == 0 &&
+        (f->containing_oneof() == nullptr || f->containing_oneof()->name() != "payload")) {
       continue;
     }
     const std::string path = prefix.empty() ? f->name() : absl::StrCat(prefix, ".", f->name());
     out->push_back(path);
-    if (f->message_type() != nullptr && depth < 4) AllPaths(f->message_type(), path, depth + 1, out);
+    if (f->message_type() != nullptr && depth < 4)
+      AllPaths(f->message_type(), path, depth + 1, out);
   }
 }
 
