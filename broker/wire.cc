@@ -16,76 +16,77 @@ using google::protobuf::io::CodedInputStream;
 using google::protobuf::io::CodedOutputStream;
 using WFL = google::protobuf::internal::WireFormatLite;
 
-// Walks the top-level fields of `bytes`, calling `on_field(number, contents,
-// varint)` for each length-delimited field (its bytes) and each varint field
-// (its value); other wire types are skipped. False when `bytes` is not a
-// well-formed message.
+// One top-level field of a message, as Walk reads it.
+struct Field {
+  int number = 0;
+  uint32_t wire_type = 0;
+  std::string_view whole;     // as encoded, tag included
+  std::string_view contents;  // a length-delimited field's bytes
+  uint64_t varint = 0;        // a varint field's value
+};
+
+// Calls `on_field(const Field&)` for each top-level field of `bytes`, in order,
+// until it returns false. False when `bytes` (up to where the walk stopped) is
+// not a well-formed message.
 template <typename OnField>
 bool Walk(std::string_view bytes, OnField on_field) {
   CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
                       static_cast<int>(bytes.size()));
   for (;;) {
+    const size_t start = static_cast<size_t>(in.CurrentPosition());
     const uint32_t tag = in.ReadTag();
     if (tag == 0) return in.CurrentPosition() == static_cast<int>(bytes.size());
-    const int number = WFL::GetTagFieldNumber(tag);
-    if (WFL::GetTagWireType(tag) == WFL::WIRETYPE_LENGTH_DELIMITED) {
+    Field f;
+    f.number = WFL::GetTagFieldNumber(tag);
+    f.wire_type = WFL::GetTagWireType(tag);
+    if (f.wire_type == WFL::WIRETYPE_LENGTH_DELIMITED) {
       uint32_t length = 0;
       if (!in.ReadVarint32(&length)) return false;
       const size_t at = static_cast<size_t>(in.CurrentPosition());
-      if (length > bytes.size() - at) return false;
-      if (!in.Skip(static_cast<int>(length))) return false;
-      on_field(number, bytes.substr(at, length), 0);
-    } else if (WFL::GetTagWireType(tag) == WFL::WIRETYPE_VARINT) {
-      uint64_t v = 0;
-      if (!in.ReadVarint64(&v)) return false;
-      on_field(number, std::string_view(), v);
+      if (length > bytes.size() - at || !in.Skip(static_cast<int>(length))) return false;
+      f.contents = bytes.substr(at, length);
+    } else if (f.wire_type == WFL::WIRETYPE_VARINT) {
+      if (!in.ReadVarint64(&f.varint)) return false;
     } else if (!WFL::SkipField(&in, tag)) {
       return false;
     }
+    f.whole = bytes.substr(start, static_cast<size_t>(in.CurrentPosition()) - start);
+    if (!on_field(f)) return true;
   }
+}
+
+// Adapts `fn(number, contents, varint)` to Walk: called for length-delimited
+// and varint fields only, and never stopping the walk.
+template <typename Fn>
+auto ScalarsAndBytes(Fn& fn) {
+  return [&fn](const Field& f) {
+    if (f.wire_type == WFL::WIRETYPE_LENGTH_DELIMITED || f.wire_type == WFL::WIRETYPE_VARINT) {
+      fn(f.number, f.contents, f.varint);
+    }
+    return true;
+  };
 }
 
 }  // namespace
 
 absl::StatusOr<FieldSpan> FindField(std::string_view bytes, std::initializer_list<int> numbers) {
-  CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
-                      static_cast<int>(bytes.size()));
-  for (;;) {
-    const size_t start = static_cast<size_t>(in.CurrentPosition());
-    const uint32_t tag = in.ReadTag();
-    if (tag == 0) break;
-    const int number = WFL::GetTagFieldNumber(tag);
-    if (std::find(numbers.begin(), numbers.end(), number) != numbers.end() &&
-        WFL::GetTagWireType(tag) == WFL::WIRETYPE_LENGTH_DELIMITED) {
-      uint32_t length = 0;
-      if (!in.ReadVarint32(&length)) break;
-      const size_t at = static_cast<size_t>(in.CurrentPosition());
-      if (length > bytes.size() - at) break;
-      return FieldSpan{bytes.substr(start, at + length - start), bytes.substr(at, length)};
+  FieldSpan found;
+  const bool ok = Walk(bytes, [&](const Field& f) {
+    if (f.wire_type != WFL::WIRETYPE_LENGTH_DELIMITED ||
+        std::find(numbers.begin(), numbers.end(), f.number) == numbers.end()) {
+      return true;
     }
-    if (!WFL::SkipField(&in, tag)) break;
-  }
-  if (in.CurrentPosition() == static_cast<int>(bytes.size())) return FieldSpan{};
-  return absl::InternalError("serialized bytes unreadable");
+    found = FieldSpan{f.whole, f.contents};
+    return false;
+  });
+  if (!ok) return absl::InternalError("serialized bytes unreadable");
+  return found;
 }
 
 absl::StatusOr<FieldSpan> FindPayload(std::string_view envelope_bytes) {
   return FindField(envelope_bytes,
                    {v1::Envelope::kTipOffFieldNumber, v1::Envelope::kCaseRecordFieldNumber,
                     v1::Envelope::kPatrolReportFieldNumber});
-}
-
-void AppendLengthDelimited(std::string* out, int field, std::string_view bytes) {
-  auto varint = [out](uint64_t v) {
-    while (v >= 0x80) {
-      out->push_back(static_cast<char>(v | 0x80));
-      v >>= 7;
-    }
-    out->push_back(static_cast<char>(v));
-  };
-  varint((static_cast<uint64_t>(field) << 3) | 2);
-  varint(bytes.size());
-  out->append(bytes);
 }
 
 absl::StatusOr<std::shared_ptr<QueuedDelivery>> MakeQueuedDelivery(uint64_t seq, std::string wire) {
@@ -125,21 +126,23 @@ absl::StatusOr<std::shared_ptr<QueuedDelivery>> MakeQueuedDelivery(uint64_t seq,
         d->exchange_id.assign(s);
         break;
       case v1::Envelope::kSenderFieldNumber:
-        ok = ok && Walk(s, on_sender);
+        ok = ok && Walk(s, ScalarsAndBytes(on_sender));
         break;
       case v1::Envelope::kExpiresAtFieldNumber:
         has_expires = true;
-        ok = ok && Walk(s, on_timestamp);
+        ok = ok && Walk(s, ScalarsAndBytes(on_timestamp));
         break;
       default:
         break;
     }
   };
   auto on_delivery = [&](int number, std::string_view s, uint64_t v) {
-    if (number == v1::Delivery::kEnvelopeFieldNumber) ok = ok && Walk(s, on_envelope);
+    if (number == v1::Delivery::kEnvelopeFieldNumber) {
+      ok = ok && Walk(s, ScalarsAndBytes(on_envelope));
+    }
     if (number == v1::Delivery::kAddressedFieldNumber) d->addressed = v != 0;
   };
-  if (!Walk(wire, on_delivery) || !ok) {
+  if (!Walk(wire, ScalarsAndBytes(on_delivery)) || !ok) {
     return absl::DataLossError(absl::StrCat("delivery ", seq, " is unreadable"));
   }
   if (has_expires)

@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/wire_append.h"
 #include "corridor/v1/envelope.pb.h"
 
 namespace corridor::broker {
@@ -35,8 +36,7 @@ absl::StatusOr<FieldSpan> FindField(std::string_view bytes, std::initializer_lis
 // equals hashing the payload serialized alone, without serializing it again.
 absl::StatusOr<FieldSpan> FindPayload(std::string_view envelope_bytes);
 
-// Appends a length-delimited field `field` holding `bytes`, in wire format.
-void AppendLengthDelimited(std::string* out, int field, std::string_view bytes);
+// AppendLengthDelimited (common/wire_append.h) writes such a field.
 
 // A committed delivery as the hub and the transport share it: immutable once
 // made, one object for the tail, every subscription and every attempt.

@@ -3,6 +3,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/wire_append.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/message.h"
@@ -69,15 +70,6 @@ void ClearChain(Message* m, const std::vector<const FieldDescriptor*>& chain, si
 
 using WFL = google::protobuf::internal::WireFormatLite;
 
-// Appends `v` as a varint.
-void PutVarint(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-
 // Copies the message `bytes` to `out` without the fields the chains name at
 // `depth` (a chain ending there), recursing into the fields a chain passes
 // through. False when `bytes` is not a message.
@@ -108,9 +100,7 @@ bool Strip(std::string_view bytes, const std::vector<const std::vector<int>*>& c
       if (length > bytes.size() - at || !in.Skip(static_cast<int>(length))) return false;
       std::string inner;
       if (!Strip(bytes.substr(at, length), deeper, depth + 1, &inner)) return false;
-      PutVarint(out, tag);
-      PutVarint(out, inner.size());
-      out->append(inner);
+      AppendLengthDelimited(out, number, inner);
       continue;
     }
     if (!WFL::SkipField(&in, tag)) return false;

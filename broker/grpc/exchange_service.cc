@@ -29,18 +29,6 @@ constexpr size_t kMaxRepliesPerMessage = 512;
 // Deliveries queued for one Subscribe stream, at most (2 x the largest window).
 constexpr size_t kMaxOutbox = 8192;
 
-// The bytes of a ByteBuffer, in one string (most requests are one slice).
-void Flatten(grpc::ByteBuffer* buffer, std::string* out) {
-  out->clear();
-  std::vector<grpc::Slice> slices;
-  if (buffer->Dump(&slices).ok()) {
-    for (const grpc::Slice& slice : slices) {
-      out->append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-    }
-  }
-  buffer->Clear();
-}
-
 class SubmitStreamReactor final
     : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
@@ -58,9 +46,8 @@ class SubmitStreamReactor final
     // Parsed here (a raw method) so that bytes which are not a SubmitRequest
     // end the stream with INVALID_ARGUMENT: gRPC's typed reader reports a
     // failed parse as the end of the stream, and the stream closed OK.
-    Flatten(&read_buf_, &raw_);
     request_.Clear();
-    if (!request_.ParseFromString(raw_)) {
+    if (!grpc::SerializationTraits<v1::SubmitRequest>::Deserialize(&read_buf_, &request_).ok()) {
       std::unique_lock<std::mutex> lock(mu_);
       reads_done_ = true;
       refused_ = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -195,8 +182,7 @@ class SubmitStreamReactor final
 
   ExchangeCore* const core_;
   const PeerIdentity peer_;
-  grpc::ByteBuffer read_buf_;  // owned by the read in progress, like the next two
-  std::string raw_;
+  grpc::ByteBuffer read_buf_;  // owned by the read in progress, like the next one
   v1::SubmitRequest request_;
   std::mutex mu_;
   std::optional<grpc::Status> refused_;  // a request that was not a SubmitRequest
