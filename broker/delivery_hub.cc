@@ -625,9 +625,10 @@ void DeliveryHub::PersistDirty() {
             },
         // A lost ack means a redelivery, never a loss. Either way the entries
         // no longer wait: sending may go on (Run pumps after posted work).
-        .done = [this, n = audit->size()](absl::Status) {
-          if (n > 0) Post([this, n] { unpersisted_audit_ -= std::min(n, unpersisted_audit_); });
-        },
+        .done =
+            [this, n = audit->size()](absl::Status) {
+              if (n > 0) Post([this, n] { unpersisted_audit_ -= std::min(n, unpersisted_audit_); });
+            },
         .sync = false});
   }
 }

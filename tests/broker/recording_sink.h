@@ -28,7 +28,8 @@ class RecordingSink : public DeliverySink {
     std::lock_guard<std::mutex> lock(mu_);
     shared_.push_back(d);
     v1::Delivery& got = got_.emplace_back();
-    if (end != begin + bytes.size() || !got.ParseFromString(bytes)) got.set_subscription("UNREADABLE");
+    if (end != begin + bytes.size() || !got.ParseFromString(bytes))
+      got.set_subscription("UNREADABLE");
     cv_.notify_all();
   }
   void Close(const absl::Status& why) override {
