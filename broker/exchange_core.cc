@@ -270,6 +270,7 @@ class ExchangeCore::Impl {
       base.set_exchanges_stored(exchanges_stored_.load(std::memory_order_relaxed));
       base.set_synced_writes(store_->synced_writes());
       base.set_keys_written(store_->keys_written());
+      base.set_bytes_written(store_->bytes_written());
       base.set_audit_entries(audit_->durable_size());
     }
     hub_.FillStatus(caller, std::move(base), std::move(done));

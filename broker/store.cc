@@ -220,6 +220,7 @@ absl::Status Store::Write(rocksdb::WriteBatch* batch, bool sync) {
   opts.sync = sync;
   if (sync) synced_writes_.fetch_add(1, std::memory_order_relaxed);
   keys_written_.fetch_add(batch->Count(), std::memory_order_relaxed);
+  bytes_written_.fetch_add(batch->GetDataSize(), std::memory_order_relaxed);
   return FromRocks(db_->Write(opts, batch), sync ? "synced write" : "write");
 }
 

@@ -95,6 +95,9 @@ class Store {
   uint64_t synced_writes() const { return synced_writes_.load(std::memory_order_relaxed); }
   // Total keys (puts and deletes) carried by those writes.
   uint64_t keys_written() const { return keys_written_.load(std::memory_order_relaxed); }
+  // Total bytes of those writes' batches (what went into the WAL, before its
+  // framing and checksums).
+  uint64_t bytes_written() const { return bytes_written_.load(std::memory_order_relaxed); }
 
  private:
   Store() = default;
@@ -102,6 +105,7 @@ class Store {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::atomic<uint64_t> synced_writes_{0};
   std::atomic<uint64_t> keys_written_{0};
+  std::atomic<uint64_t> bytes_written_{0};
 };
 
 }  // namespace corridor::broker

@@ -186,7 +186,8 @@ std::string FormatStatus(const v1::StatusResponse& s) {
   }
   if (s.synced_writes() > 0) {
     out << "  synced writes " << s.synced_writes() << " carrying " << s.keys_written()
-        << " keys; audit log " << s.audit_entries() << " entries\n";
+        << " keys in " << s.bytes_written() << " bytes; audit log " << s.audit_entries()
+        << " entries\n";
   }
   for (const auto& sub : s.subscriptions()) {
     out << "  subscription " << sub.agency_id() << "/" << sub.name() << "  filters ["

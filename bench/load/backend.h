@@ -80,6 +80,7 @@ class Backend {
   struct Counters {
     uint64_t synced_writes = 0;
     uint64_t keys_written = 0;
+    uint64_t bytes_written = 0;
     uint64_t audit_entries = 0;
     uint64_t exchanges_stored = 0;
   };

@@ -398,6 +398,7 @@ class CorridorBackend final : public Backend {
     }
     return Counters{.synced_writes = st.synced_writes(),
                     .keys_written = st.keys_written(),
+                    .bytes_written = st.bytes_written(),
                     .audit_entries = st.audit_entries(),
                     .exchanges_stored = st.exchanges_stored()};
   }

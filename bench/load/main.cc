@@ -467,6 +467,7 @@ int Run(const Flags& f) {
   if (counters0.ok() && counters1.ok()) {
     const uint64_t synced = counters1->synced_writes - counters0->synced_writes;
     const uint64_t keys = counters1->keys_written - counters0->keys_written;
+    const uint64_t bytes = counters1->bytes_written - counters0->bytes_written;
     const uint64_t audit = counters1->audit_entries - counters0->audit_entries;
     const double ex = static_cast<double>(exchanges ? exchanges : 1);
     durability.Set("broker_synced_writes", synced)
@@ -474,6 +475,8 @@ int Run(const Flags& f) {
         .Set("broker_audit_entries", audit)
         .Set("acks_per_synced_write", synced ? exchanges / static_cast<double>(synced) : 0.0)
         .Set("keys_per_exchange", keys / ex)
+        .Set("broker_bytes_written", bytes)
+        .Set("bytes_per_exchange", bytes / ex)
         .Set("audit_entries_per_exchange", audit / ex)
         .Set("broker_counters_source", "Admin.Status (admin certificate), over the window");
   } else {

@@ -466,12 +466,14 @@ TEST_F(ExchangeE2eTest, StatusShowsOwnSubscriptionsAdminSeesAll) {
   EXPECT_TRUE(mine->subscriptions(0).connected());
   EXPECT_EQ(mine->caller(), "spiffe://zhongshan.corridor/agency/zs-customs/node1");
   EXPECT_EQ(mine->synced_writes(), 0u);  // storage figures are for admins
+  EXPECT_EQ(mine->bytes_written(), 0u);
   auto admin = Client("admin");
   auto all = admin->Status();
   ASSERT_TRUE(all.ok()) << all.status();
   EXPECT_EQ(all->subscriptions_size(), 2);
   EXPECT_GE(all->synced_writes(), 1u);  // the subscriptions were stored synced (maybe in one batch)
   EXPECT_GE(all->keys_written(), all->synced_writes());
+  EXPECT_GT(all->bytes_written(), all->keys_written());  // every key has bytes
 }
 
 }  // namespace
