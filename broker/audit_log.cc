@@ -23,8 +23,14 @@ using google::protobuf::util::TimeUtil;
 
 constexpr char kFrontierKey[] = "audit_frontier";
 constexpr char kFormatKey[] = "audit_format";
-constexpr uint64_t kFormat = 2;
-constexpr size_t kMaxEntriesPerValue = 4096;  // entries in one audit value, at most
+// Format 3: exchange ids indexed by bucket, client message ids not on acks and
+// redeliveries, tiles appended by merges, one audit value per batch. Format 2
+// (exact exchange-id lists, every entry's client id, whole tiles) is read alike
+// and continued as format 3.
+constexpr uint64_t kFormat = 3;
+constexpr uint64_t kOldestReadableFormat = 2;
+constexpr size_t kMaxEntriesPerValue = 1024;  // entries in one audit value, at most
+constexpr uint64_t kExchangesPerBucket = 64;
 constexpr size_t kHashSize = sizeof(audit::Hash);
 constexpr uint32_t kDefaultLimit = 1000;
 constexpr uint32_t kMaxLimit = 10000;
@@ -94,6 +100,34 @@ std::string GroupPrefix(char kind, std::string_view key) {
   k.append(key);
   k.push_back('\0');
   return k;
+}
+
+// The exchange-id bucket that `exchange_id` is indexed under: the broker's
+// "<prefix>-<n>" becomes "<prefix>-<n / 64>", so the exchanges of a batch (and
+// the acks that follow them) share one posting list. False for an id of
+// another shape, which is indexed exactly ('X').
+bool ExchangeBucket(std::string_view exchange_id, std::string* bucket) {
+  const size_t dash = exchange_id.rfind('-');
+  if (dash == std::string_view::npos) return false;
+  const std::string_view digits = exchange_id.substr(dash + 1);
+  if (digits.empty() || digits.size() > 19) return false;
+  uint64_t n = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return false;
+    n = n * 10 + static_cast<uint64_t>(c - '0');
+  }
+  bucket->assign(exchange_id.substr(0, dash + 1));
+  absl::StrAppend(bucket, n / kExchangesPerBucket);
+  return true;
+}
+
+// Entries indexed under the client message id: all but the acks (consultation
+// by a recipient) and redeliveries of an exchange, whose client id is found
+// through the exchange's other entries (its collection and disclosures carry
+// the same one).
+bool IndexesClientId(const v1::AuditEntry& e) {
+  return e.exchange_id().empty() ||
+         (e.event() != v1::AUDIT_EVENT_CONSULTATION && e.event() != v1::AUDIT_EVENT_REDELIVERY);
 }
 
 std::string TimeKey(int64_t unix_ms) {
@@ -243,16 +277,17 @@ AuditLog::AuditLog(Store* store, Options options, audit::Ed25519Signer signer,
 }
 
 absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(Store* store, Options options) {
-  // The layout: format 2 is written with the first entries; audit data without
-  // it was written by an older Corridor (one key per entry and per node).
-  bool format_written = false;
+  // The layout: the format is written with the first entries; audit data
+  // without it was written by an older Corridor (format 1: one key per entry
+  // and per node).
+  uint64_t stored_format = 0;
   auto format = store->Get(Store::kMeta, kFormatKey);
   if (format.ok()) {
-    if (format->size() != 8 || ReadBe64(*format) != kFormat) {
+    if (format->size() == 8) stored_format = ReadBe64(*format);
+    if (stored_format < kOldestReadableFormat || stored_format > kFormat) {
       return absl::FailedPreconditionError(
           "audit log: the data dir has an audit layout this Corridor does not know");
     }
-    format_written = true;
   } else if (absl::IsNotFound(format.status())) {
     std::unique_ptr<rocksdb::Iterator> it(
         store->db()->NewIterator(rocksdb::ReadOptions(), store->cf(Store::kAudit)));
@@ -283,8 +318,8 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(Store* store, Options o
   }
   std::unique_ptr<AuditLog> log(
       new AuditLog(store, std::move(options), std::move(signer), std::move(frontier)));
-  log->format_written_ = format_written;
-  // The partial tile of each level continues where the frontier ends; it was
+  log->stored_format_ = stored_format;
+  // The partial tile of each level ends where the frontier ends; it was
   // written in the same batch as the frontier.
   const uint64_t size = log->frontier_.size();
   for (uint32_t level = 0; level < kTileLevels; ++level) {
@@ -299,7 +334,6 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(Store* store, Options o
       return absl::DataLossError(absl::StrCat("audit log: the partial tile of level ", level,
                                               " does not match the frontier"));
     }
-    log->tiles_[level] = *std::move(tile);
   }
   // The tree must continue exactly: the latest checkpoint's root is recomputed
   // from the stored tiles, and the frontier must agree with them.
@@ -327,15 +361,20 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(Store* store, Options o
 void AuditLog::AddNode(audit::NodeId id, const audit::Hash& hash, rocksdb::WriteBatch& batch) {
   if (id.level % kTileHeight != 0) return;
   const uint32_t level = id.level / kTileHeight;
-  std::string& tile = tiles_[level];
-  tile.append(reinterpret_cast<const char*>(hash.data()), hash.size());
+  std::string& adds = tile_adds_[level];
+  adds.append(reinterpret_cast<const char*>(hash.data()), hash.size());
   if (id.index % kTileWidth == kTileWidth - 1) {
-    batch.Put(store_->cf(Store::kAuditTiles), TileKey(level, id.index / kTileWidth), tile);
-    tile.clear();
-    dirty_tiles_ &= ~(1u << level);
-  } else {
-    dirty_tiles_ |= 1u << level;
+    // The tile is full: its last hashes go to it now (the next ones start the next tile).
+    batch.Merge(store_->cf(Store::kAuditTiles), TileKey(level, id.index / kTileWidth), adds);
+    adds.clear();
   }
+}
+
+void AuditLog::StageValue(rocksdb::WriteBatch& batch) {
+  if (value_entries_ == 0) return;
+  batch.Put(store_->cf(Store::kAudit), EntryKey(value_first_), value_);
+  value_.clear();
+  value_entries_ = 0;
 }
 
 AuditLog::Posting& AuditLog::PostingFor(size_t field, char kind, const std::string& value) {
@@ -377,8 +416,12 @@ void AuditLog::IndexEntry(const v1::AuditEntry& e, uint64_t index) {
   add('A', e.sender_agency_id());
   add('A', e.recipient_agency_id());
   add('O', e.officer_id());
-  add('X', e.exchange_id());
-  add('M', e.client_message_id());
+  if (ExchangeBucket(e.exchange_id(), &bucket_scratch_)) {
+    add('E', bucket_scratch_);
+  } else {
+    add('X', e.exchange_id());
+  }
+  add('M', IndexesClientId(e) ? e.client_message_id() : std::string());
   add('R', e.case_ref());
 }
 
@@ -407,25 +450,16 @@ void AuditLog::StagePostings(rocksdb::WriteBatch& batch) {
 }
 
 void AuditLog::Append(std::vector<v1::AuditEntry>& entries, rocksdb::WriteBatch& batch) {
-  if (entries.empty()) return;
-  std::string& value = value_scratch_;
-  value.clear();
-  uint64_t value_first = frontier_.size();
-  size_t value_entries = 0;
   auto on_complete = [&](audit::NodeId id, const audit::Hash& h) { AddNode(id, h, batch); };
   for (v1::AuditEntry& e : entries) {
     const uint64_t index = frontier_.size();
     e.set_index(index);
-    if (value_entries == kMaxEntriesPerValue) {
-      batch.Put(store_->cf(Store::kAudit), EntryKey(value_first), value);
-      value.clear();
-      value_first = index;
-      value_entries = 0;
-    }
-    // Serialized straight into the value; the leaf hash is of those bytes.
-    const std::string_view bytes = AppendDeterministic(e, &value);
+    if (value_entries_ == kMaxEntriesPerValue) StageValue(batch);
+    if (value_entries_ == 0) value_first_ = index;
+    // Serialized straight into the batch's value; the leaf hash is of those bytes.
+    const std::string_view bytes = AppendDeterministic(e, &value_);
     frontier_.Append(audit::LeafHash(bytes), on_complete);
-    ++value_entries;
+    ++value_entries_;
     IndexEntry(e, index);
     absl::Time t = ToTime(e.broker_time());
     if (!batch_has_entries_) {
@@ -435,7 +469,6 @@ void AuditLog::Append(std::vector<v1::AuditEntry>& entries, rocksdb::WriteBatch&
     }
     batch_min_time_ = std::min(batch_min_time_, t);
   }
-  batch.Put(store_->cf(Store::kAudit), EntryKey(value_first), value);
 }
 
 bool AuditLog::CheckpointDue(absl::Time now) const {
@@ -445,12 +478,13 @@ bool AuditLog::CheckpointDue(absl::Time now) const {
 
 bool AuditLog::BeforeWrite(rocksdb::WriteBatch& batch, absl::Time now) {
   if (batch_has_entries_) {
-    if (!format_written_) {
+    if (stored_format_ != kFormat) {
       std::string format;
       AppendBe64(&format, kFormat);
       batch.Put(store_->cf(Store::kMeta), kFormatKey, format);
-      format_written_ = true;
+      stored_format_ = kFormat;
     }
+    StageValue(batch);
     batch.Put(store_->cf(Store::kMeta), kFrontierKey, frontier_.Serialize());
     std::string first;
     AppendBe64(&first, batch_first_index_);
@@ -460,13 +494,15 @@ bool AuditLog::BeforeWrite(rocksdb::WriteBatch& batch, absl::Time now) {
     AppendBe64(&time_key, batch_first_index_);
     batch.Put(store_->cf(Store::kAuditIndex), time_key, first);
     StagePostings(batch);
-    // The partial tiles this batch added to (full ones were staged by Append).
+    // What this batch added to the tiles that are still partial (the ones it
+    // completed were staged by AddNode).
     for (uint32_t level = 0; level < kTileLevels; ++level) {
-      if ((dirty_tiles_ & (1u << level)) == 0) continue;
+      if (tile_adds_[level].empty()) continue;
       const uint64_t row = frontier_.size() >> (level * kTileHeight);
-      batch.Put(store_->cf(Store::kAuditTiles), TileKey(level, row / kTileWidth), tiles_[level]);
+      batch.Merge(store_->cf(Store::kAuditTiles), TileKey(level, row / kTileWidth),
+                  tile_adds_[level]);
+      tile_adds_[level].clear();
     }
-    dirty_tiles_ = 0;
   }
   const uint64_t size = frontier_.size();
   if (size > last_checkpoint_size_ &&
@@ -557,21 +593,11 @@ absl::StatusOr<std::optional<uint64_t>> AuditLog::Query(
     if (!emit(rec)) stop = true;
     return absl::OkStatus();
   };
-  // The most selective index drives; every filter is applied to each entry.
-  std::string prefix;
-  if (!q.exchange_id().empty()) {
-    prefix = GroupPrefix('X', q.exchange_id());
-  } else if (!q.client_message_id().empty()) {
-    prefix = GroupPrefix('M', q.client_message_id());
-  } else if (!q.case_ref().empty()) {
-    prefix = GroupPrefix('R', q.case_ref());
-  } else if (!q.officer_id().empty()) {
-    prefix = GroupPrefix('O', q.officer_id());
-  } else if (!q.agency_id().empty()) {
-    prefix = GroupPrefix('A', q.agency_id());
-  }
   if (lo >= hi) return next;
-  if (!prefix.empty()) {
+  // Calls on_index for each index in [from, hi) of the posting lists under
+  // `prefix`, in ascending order, while it returns true.
+  auto scan = [&](const std::string& prefix, uint64_t from,
+                  const std::function<absl::StatusOr<bool>(uint64_t)>& on_index) -> absl::Status {
     // A posting list's key is prefix + be64(its first index); a longer key with
     // the same prefix belongs to another value that extends this one after a NUL.
     auto is_list = [&](const rocksdb::Slice& k) {
@@ -580,27 +606,25 @@ absl::StatusOr<std::optional<uint64_t>> AuditLog::Query(
     std::unique_ptr<rocksdb::Iterator> it(
         db->NewIterator(rocksdb::ReadOptions(), store_->cf(Store::kAuditIndex)));
     std::string start = prefix;
-    AppendBe64(&start, lo);
-    // The last list that starts at or before lo may hold lo; later lists hold
-    // only larger indices (each batch's indices follow the previous batch's).
+    AppendBe64(&start, from);
+    // The last list that starts at or before `from` may hold it; later lists
+    // hold only larger indices (each batch's indices follow the previous batch's).
     it->SeekForPrev(start);
     while (it->Valid() && it->key().starts_with(prefix) && !is_list(it->key())) it->Prev();
     if (!it->Valid() || !is_list(it->key())) it->Seek(start);
-    for (; it->Valid() && !stop; it->Next()) {
+    for (; it->Valid(); it->Next()) {
       const rocksdb::Slice k = it->key();
       if (!k.starts_with(prefix)) break;
       if (!is_list(k)) continue;
       uint64_t index = ReadBe64(std::string_view(k.data() + prefix.size(), 8));
       std::string_view deltas(it->value().data(), it->value().size());
       for (;;) {
-        if (index >= hi) {
-          stop = true;
-          break;
+        if (index >= hi) return absl::OkStatus();
+        if (index >= from) {
+          CORRIDOR_ASSIGN_OR_RETURN(bool more, on_index(index));
+          if (!more) return absl::OkStatus();
         }
-        if (index >= lo) {
-          CORRIDOR_RETURN_IF_ERROR(visit(index));
-        }
-        if (stop || deltas.empty()) break;
+        if (deltas.empty()) break;
         uint64_t delta = 0;
         if (!ReadVarint(&deltas, &delta) || delta == 0) {
           return absl::DataLossError("audit_index: malformed posting list");
@@ -608,7 +632,69 @@ absl::StatusOr<std::optional<uint64_t>> AuditLog::Query(
         index += delta;
       }
     }
-    CORRIDOR_RETURN_IF_ERROR(FromRocks(it->status(), "audit_index"));
+    return FromRocks(it->status(), "audit_index");
+  };
+  auto visit_while = [&](uint64_t index) -> absl::StatusOr<bool> {
+    CORRIDOR_RETURN_IF_ERROR(visit(index));
+    return !stop;
+  };
+  if (!q.exchange_id().empty() || !q.client_message_id().empty()) {
+    // An exchange's entries are listed under its id's bucket (or exactly, in
+    // format 2 and for an id of another shape); a client message id is listed
+    // on the exchange's own entries but not on its acks and redeliveries, which
+    // are found through the exchanges those entries name. The candidates are
+    // few (the exchanges of a bucket), so they are gathered, then visited in order.
+    std::vector<uint64_t> candidates;
+    std::vector<std::string> exchanges;
+    if (!q.exchange_id().empty()) {
+      exchanges.push_back(q.exchange_id());
+    } else {
+      EntryCursor named(store_);
+      CORRIDOR_RETURN_IF_ERROR(
+          scan(GroupPrefix('M', q.client_message_id()), 0, [&](uint64_t i) -> absl::StatusOr<bool> {
+            if (i >= lo) candidates.push_back(i);
+            CORRIDOR_ASSIGN_OR_RETURN(std::string_view bytes, named.Get(i));
+            CORRIDOR_ASSIGN_OR_RETURN(v1::AuditEntryRecord rec, RecordOf(i, bytes));
+            const std::string& x = rec.entry().exchange_id();
+            if (rec.entry().client_message_id() == q.client_message_id() && !x.empty() &&
+                std::find(exchanges.begin(), exchanges.end(), x) == exchanges.end()) {
+              exchanges.push_back(x);
+            }
+            return true;
+          }));
+    }
+    std::vector<std::string> prefixes;
+    std::string bucket;
+    for (const std::string& x : exchanges) {
+      if (ExchangeBucket(x, &bucket)) prefixes.push_back(GroupPrefix('E', bucket));
+      prefixes.push_back(GroupPrefix('X', x));
+    }
+    std::sort(prefixes.begin(), prefixes.end());
+    prefixes.erase(std::unique(prefixes.begin(), prefixes.end()), prefixes.end());
+    for (const std::string& prefix : prefixes) {
+      CORRIDOR_RETURN_IF_ERROR(scan(prefix, lo, [&](uint64_t i) -> absl::StatusOr<bool> {
+        candidates.push_back(i);
+        return true;
+      }));
+    }
+    std::sort(candidates.begin(), candidates.end());
+    candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+    for (size_t i = 0; i < candidates.size() && !stop; ++i) {
+      CORRIDOR_RETURN_IF_ERROR(visit(candidates[i]));
+    }
+    return next;
+  }
+  // Otherwise the most selective index drives; every filter is applied to each entry.
+  std::string prefix;
+  if (!q.case_ref().empty()) {
+    prefix = GroupPrefix('R', q.case_ref());
+  } else if (!q.officer_id().empty()) {
+    prefix = GroupPrefix('O', q.officer_id());
+  } else if (!q.agency_id().empty()) {
+    prefix = GroupPrefix('A', q.agency_id());
+  }
+  if (!prefix.empty()) {
+    CORRIDOR_RETURN_IF_ERROR(scan(prefix, lo, visit_while));
     return next;
   }
   for (uint64_t idx = lo; idx < hi && !stop; ++idx) CORRIDOR_RETURN_IF_ERROR(visit(idx));

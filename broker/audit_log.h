@@ -5,10 +5,14 @@
 // tlog-tiles); checkpoints (C2SP signed notes, Ed25519) are signed every
 // `checkpoint_every` entries or `checkpoint_interval`, whichever comes first.
 //
-// Storage (audit format 2, see store.h): one value per Append call holding its
-// entries, one value per touched tile per batch, one posting list per indexed
-// value per batch, so a batch writes a few keys per exchange, not one per entry
-// and node and indexed value.
+// Storage (audit format 3, see store.h): one value per batch holding its
+// entries, each tile's new hashes appended to it (a RocksDB merge) once per
+// batch, one posting list per indexed value per batch; exchange ids are indexed
+// by bucket (64 consecutive exchanges of one broker share a list) and client
+// message ids on the entries written with the exchange, not on its acks. So a
+// batch writes a few keys in all, not one per entry and node and indexed value,
+// and no more than the bytes it adds. Format 2 data (exact exchange-id lists,
+// tiles rewritten whole) reads the same and continues in format 3.
 //
 //   // committer thread, inside a task's prepare:
 //   v1::AuditEntry e = ...;
@@ -66,13 +70,16 @@ class AuditLog {
   static absl::StatusOr<std::unique_ptr<AuditLog>> Open(Store* store, Options options);
 
   // Committer thread. Numbers `entries` (0, 1, … in log order), serializes each
-  // deterministically, and stages them with their Merkle nodes into `batch`.
-  // Each entry is indexed by the fields a query filters on (actor, sender and
-  // recipient agency, officer, exchange, client message id, case).
+  // deterministically, and adds them with their Merkle nodes to the batch's
+  // audit value and tiles, which BeforeWrite stages into `batch`. Each entry is
+  // indexed by the fields a query filters on (actor, sender and recipient
+  // agency, officer, exchange, client message id, case).
   void Append(std::vector<v1::AuditEntry>& entries, rocksdb::WriteBatch& batch);
-  // Committer thread, once per batch before the write: stages the frontier and,
-  // when due, a signed checkpoint of the tree as it will be after this batch.
-  // Returns true when it staged a checkpoint (the batch must then be synced).
+  // Committer thread, once per batch before the write (required after any
+  // Append): stages the batch's entries, tiles, posting lists, the frontier
+  // and, when due, a signed checkpoint of the tree as it will be after this
+  // batch. Returns true when it staged a checkpoint (the batch must then be
+  // synced).
   bool BeforeWrite(rocksdb::WriteBatch& batch, absl::Time now);
   // Committer thread, after the batch was written: readers see the new size
   // once a synced write made it durable.
@@ -117,8 +124,11 @@ class AuditLog {
   static constexpr uint32_t kTileLevels = 64 / kTileHeight;
 
   // Frontier callback: appends a completed node on a tiled level (0, 8, 16, …)
-  // to its partial tile, staging the tile into `batch` when it becomes full.
+  // to the hashes this batch adds to its tile, staging them into `batch` when
+  // the tile becomes full.
   void AddNode(audit::NodeId id, const audit::Hash& hash, rocksdb::WriteBatch& batch);
+  // Stages the batch's open audit value into `batch`, if it holds entries.
+  void StageValue(rocksdb::WriteBatch& batch);
   // Adds `index` to the batch's posting list of each value `e` is indexed under.
   void IndexEntry(const v1::AuditEntry& e, uint64_t index);
   // The batch's posting list of (kind, value), `field` being the indexed field
@@ -135,12 +145,11 @@ class AuditLog {
   const audit::Ed25519Signer signer_;
   // Committer thread only.
   audit::MerkleFrontier frontier_;
-  bool format_written_ = false;
-  // The partial (not yet full) tile of each tile level: the hashes after the
-  // last full tile, 32 bytes each; bit L of dirty_tiles_ when this batch added
-  // to tile level L's partial tile, which BeforeWrite then stages.
-  std::array<std::string, kTileLevels> tiles_;
-  uint32_t dirty_tiles_ = 0;
+  uint64_t stored_format_ = 0;  // the data dir's audit_format; 0 before any entry
+  // Per tile level, the hashes (32 bytes each) this batch adds to the level's
+  // current tile; merged (appended) into the stored tile by BeforeWrite, or by
+  // AddNode when they complete it.
+  std::array<std::string, kTileLevels> tile_adds_;
   // This batch's posting lists. The lists (and their buffers) are kept from
   // batch to batch; the first num_postings_ are this batch's. posting_ids_
   // finds a list by its key prefix (a view of the list's own prefix, which the
@@ -152,7 +161,10 @@ class AuditLog {
   std::array<uint32_t, kIndexedFields> recent_postings_{};  // ids + 1; 0 = none
   // Scratch buffers of Append and BeforeWrite, kept for their capacity.
   std::string prefix_scratch_;
-  std::string value_scratch_;   // an audit value (Append)
+  std::string value_;  // the batch's open audit value: entries from value_first_
+  uint64_t value_first_ = 0;
+  size_t value_entries_ = 0;
+  std::string bucket_scratch_;  // an exchange id's bucket (IndexEntry)
   std::string key_scratch_;     // a posting list's key (BeforeWrite)
   std::string deltas_scratch_;  // and its value
   std::vector<uint32_t> order_scratch_;

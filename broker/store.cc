@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/filter_policy.h"
+#include "rocksdb/merge_operator.h"
 #include "rocksdb/slice_transform.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_buffer_manager.h"
@@ -42,13 +43,31 @@ class TrailingSeqPrefix : public rocksdb::SliceTransform {
 };
 
 // audit_index: only the posting lists of values that recur batch after batch
-// (agency 'A', officer 'O', case 'R') are hinted; exchange 'X', message 'M'
-// and time 'T' keys are new values nearly every time.
+// (agency 'A', officer 'O', case 'R', exchange bucket 'E') are hinted; exact
+// exchange 'X', message 'M' and time 'T' keys are new values nearly every time.
 class RecurringPostingPrefix final : public TrailingSeqPrefix {
  public:
   const char* Name() const override { return "corridor.RecurringPostingPrefix"; }
   bool InDomain(const rocksdb::Slice& key) const override {
-    return key.size() > 8 && (key[0] == 'A' || key[0] == 'O' || key[0] == 'R');
+    return key.size() > 8 && (key[0] == 'A' || key[0] == 'O' || key[0] == 'R' || key[0] == 'E');
+  }
+};
+
+// audit_tiles: a batch appends the hashes it adds to a tile (a merge operand)
+// instead of rewriting the tile; reads and compactions concatenate them.
+class AppendOperator final : public rocksdb::AssociativeMergeOperator {
+ public:
+  const char* Name() const override { return "corridor.Append"; }
+  bool Merge(const rocksdb::Slice& key, const rocksdb::Slice* existing_value,
+             const rocksdb::Slice& value, std::string* new_value,
+             rocksdb::Logger* logger) const override {
+    new_value->clear();
+    if (existing_value != nullptr) {
+      new_value->reserve(existing_value->size() + value.size());
+      new_value->assign(existing_value->data(), existing_value->size());
+    }
+    new_value->append(value.data(), value.size());
+    return true;
   }
 };
 
@@ -157,6 +176,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& 
   db_opts.allow_concurrent_memtable_write = false;
   rocksdb::ColumnFamilyOptions seq_cf_opts = cf_opts;
   seq_cf_opts.memtable_insert_with_hint_prefix_extractor = std::make_shared<TrailingSeqPrefix>();
+  rocksdb::ColumnFamilyOptions tiles_cf_opts = seq_cf_opts;
+  tiles_cf_opts.merge_operator = std::make_shared<AppendOperator>();
   rocksdb::ColumnFamilyOptions audit_index_cf_opts = cf_opts;
   audit_index_cf_opts.memtable_insert_with_hint_prefix_extractor =
       std::make_shared<RecurringPostingPrefix>();
@@ -170,9 +191,10 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& 
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
   cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_opts);
   for (int i = 0; i < kNumCfs; ++i) {
-    const bool hinted = i == kDeliveries || i == kAcks || i == kAuditTiles;
+    const bool hinted = i == kDeliveries || i == kAcks;
     cfs.emplace_back(kCfNames[i], i == kMessages     ? messages_cf_opts
                                   : i == kAuditIndex ? audit_index_cf_opts
+                                  : i == kAuditTiles ? tiles_cf_opts
                                   : hinted           ? seq_cf_opts
                                                      : cf_opts);
   }

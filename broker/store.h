@@ -10,15 +10,22 @@
 //   subscriptions  agency \0 name                         -> store.v1.SubscriptionRecord
 //   acks           agency \0 name \0 be64(seq)            -> "" (acks above the ack floor)
 //   meta           name                                   -> value (counters)
-//   audit          be64(index of the first entry)         -> the entries of one AuditLog::Append
-//                  (at most 4096), each varint(length) + v1.AuditEntry bytes (the leaf data)
+//   audit          be64(index of the first entry)         -> the entries of one batch (format 2:
+//                  of one AuditLog::Append; at most 1024, 4096 in format 2), each
+//                  varint(length) + v1.AuditEntry bytes (the leaf data)
 //   audit_index    kind + key \0 be64(first index)        -> the indices of a batch's entries
-//                  indexed under key: the rest as varint deltas after the first
+//                  indexed under key: the rest as varint deltas after the first. Kinds:
+//                  'A' agency (actor, sender, recipient), 'O' officer, 'R' case,
+//                  'E' exchange-id bucket ("<prefix>-<n / 64>" of id "<prefix>-<n>"),
+//                  'X' exchange id of another shape (format 2: every exchange id),
+//                  'M' client message id (format 3: not on acks and redeliveries)
 //                  'T' be64(unix ms) be64(first index)     -> be64(first index of a batch)
 //   audit_tiles    tile level(1) be64(tile index)         -> up to 256 32-byte hashes of tree
-//                  level 8 * tile level, from 256 * tile index (RFC 9162; level 0 = leaf hashes)
+//                  level 8 * tile level, from 256 * tile index (RFC 9162; level 0 = leaf hashes);
+//                  format 3 appends each batch's hashes as a merge operand ("corridor.Append")
 //   checkpoints    be64(tree size)                        -> signed checkpoint note
-//   meta "audit_format" -> be64(2); data dirs without it but with audit entries are refused
+//   meta "audit_format" -> be64(3) (2 is read and continued as 3); data dirs without it but
+//                  with audit entries are refused
 //   merkle         (unused since audit format 2; kept so older data dirs open and are refused)
 //
 // Lifetime: owned by ExchangeCore. Thread-safety: RocksDB handles are

@@ -279,37 +279,60 @@ TEST_F(AuditLogTest, AGroupLargerThanOneValueIsSplitAndReadBack) {
   EXPECT_EQ(Paged(q, 1000), Expected(q));
 }
 
-TEST_F(AuditLogTest, ABatchWritesOneKeyPerValueNotPerEntry) {
+TEST_F(AuditLogTest, ABatchWritesAFewKeysNotOnePerEntryOrExchange) {
   Batch(1);  // the format key and the first checkpoint
   rocksdb::WriteBatch batch;
-  // 100 exchanges of 3 entries between two agencies, no officer or case.
+  // 100 exchanges between two agencies (collection, disclosure), then their
+  // acks (consultations by the recipient), all in one batch; no officer or case.
+  auto entry = [](int x, v1::AuditEvent event) {
+    v1::AuditEntry e;
+    e.set_event(event);
+    *e.mutable_broker_time() = TimeUtil::SecondsToTimestamp(kStart);
+    e.set_actor_agency_id(event == v1::AUDIT_EVENT_CONSULTATION ? "zs-customs" : "zs-police");
+    e.set_sender_agency_id("zs-police");
+    if (event != v1::AUDIT_EVENT_COLLECTION) e.set_recipient_agency_id("zs-customs");
+    e.set_exchange_id("zs-broker-" + std::to_string(x + 1));
+    e.set_client_message_id("m-" + std::to_string(x));
+    return e;
+  };
   for (int x = 0; x < 100; ++x) {
-    std::vector<v1::AuditEntry> entries(3);
-    for (int i = 0; i < 3; ++i) {
-      entries[i].set_event(i == 0 ? v1::AUDIT_EVENT_COLLECTION : v1::AUDIT_EVENT_DISCLOSURE);
-      *entries[i].mutable_broker_time() = TimeUtil::SecondsToTimestamp(kStart);
-      entries[i].set_actor_agency_id("zs-police");
-      entries[i].set_sender_agency_id("zs-police");
-      if (i > 0) entries[i].set_recipient_agency_id("zs-customs");
-      entries[i].set_exchange_id("x-" + std::to_string(x));
-    }
+    std::vector<v1::AuditEntry> entries{entry(x, v1::AUDIT_EVENT_COLLECTION),
+                                        entry(x, v1::AUDIT_EVENT_DISCLOSURE)};
     log_->Append(entries, batch);
     for (const auto& e : entries) expected_.push_back(Deterministic(e));
   }
-  EXPECT_EQ(batch.Count(), 100 + 1);  // one value per exchange; the tile of level 0 filled
+  for (int x = 0; x < 100; ++x) {
+    std::vector<v1::AuditEntry> acks{entry(x, v1::AUDIT_EVENT_CONSULTATION)};
+    log_->Append(acks, batch);
+    expected_.push_back(Deterministic(acks[0]));
+  }
+  EXPECT_EQ(batch.Count(), 1);  // the tile of level 0 filled (entry 255): its last hashes
   EXPECT_TRUE(log_->BeforeWrite(batch, absl::FromUnixSeconds(kStart)));
-  // + frontier, time key, 2 agency lists, 100 exchange lists, the partial tiles
-  // of levels 0 and 8, the checkpoint (300 entries since the last).
-  EXPECT_EQ(batch.Count(), 101 + 1 + 1 + 2 + 100 + 2 + 1);
+  // + the batch's one audit value, the frontier, the time key, 2 agency lists,
+  // 2 exchange buckets (ids 1..63 and 64..100), 100 client-id lists (the acks
+  // add none), what the batch added to the partial tiles of levels 0 and 8,
+  // the checkpoint (300 entries since the last).
+  EXPECT_EQ(batch.Count(), 1 + 1 + 1 + 1 + 2 + 2 + 100 + 2 + 1);
   ASSERT_THAT(store_->Write(&batch, true), IsOk());
   log_->AfterWrite(true);
   v1::AuditQuery q;
   q.set_agency_id("zs-customs");
   q.set_start_index(150);  // inside the batch's posting list
   auto got = Paged(q, 1000);
-  ASSERT_EQ(got.size(), 101u);  // two disclosures of each of exchanges 50..99, one of 49
+  ASSERT_EQ(got.size(), 126u);  // disclosures of exchanges 74..99, and the 100 acks
   EXPECT_EQ(got.front(), 150u);
   EXPECT_EQ(got.back(), 300u);
+  // An exchange's entries, and a client id's (its ack found through the exchange).
+  q.Clear();
+  q.set_exchange_id("zs-broker-71");
+  EXPECT_EQ(Paged(q, 1000), (std::vector<uint64_t>{141, 142, 271}));
+  q.Clear();
+  q.set_client_message_id("m-70");
+  EXPECT_EQ(Paged(q, 1000), (std::vector<uint64_t>{141, 142, 271}));
+  q.set_start_index(142);
+  EXPECT_EQ(Paged(q, 1), (std::vector<uint64_t>{142, 271}));
+  q.set_start_index(200);
+  EXPECT_EQ(Paged(q, 1000), (std::vector<uint64_t>{271}));
 }
 
 TEST_F(AuditLogTest, QueriesStartInsidePostingListsAndHonourTimeBounds) {
@@ -382,18 +405,36 @@ class IndexPuts : public rocksdb::WriteBatch::Handler {
     if (cf == cf_) puts.emplace_back(key.ToString(), value.ToString());
     return rocksdb::Status::OK();
   }
+  rocksdb::Status MergeCF(uint32_t, const rocksdb::Slice&, const rocksdb::Slice&) override {
+    return rocksdb::Status::OK();  // tiles
+  }
   std::vector<std::pair<std::string, std::string>> puts;
 
  private:
   uint32_t cf_;
 };
 
+// The exchange-id bucket of format 3: "<prefix>-<n>" -> "<prefix>-<n / 64>";
+// empty for an id of another shape (indexed exactly).
+std::string Bucket(const std::string& x) {
+  const size_t dash = x.rfind('-');
+  if (dash == std::string::npos || dash + 1 == x.size() ||
+      x.find_first_not_of("0123456789", dash + 1) != std::string::npos) {
+    return "";
+  }
+  return x.substr(0, dash + 1) + std::to_string(std::stoull(x.substr(dash + 1)) / 64);
+}
+
 TEST_F(AuditLogTest, PostingListsAreEachValuesIndicesInKeyOrderBatchByBatch) {
   Batch(1);
   // Values that come back after others within a group and across groups and
   // batches, that extend one another (x-1, x-10), and that are equal under two
   // kinds (an agency and an exchange both "x-1"); some fields left empty.
+  // Exchange ids x-1, x-10, x-2 share a bucket; "zs-police" as an exchange id
+  // has another shape. Acks (consultations) repeat an exchange and client id
+  // pair an earlier entry named, as the broker's do.
   const char* const kValues[] = {"x-1", "x-10", "x-2", "zs-police", "zs-customs", ""};
+  std::vector<std::pair<std::string, std::string>> named;  // (exchange, client id)
   uint64_t seed = 7;
   auto next = [&] {
     seed = seed * 6364136223846793005u + 1442695040888963407u;
@@ -415,21 +456,34 @@ TEST_F(AuditLogTest, PostingListsAreEachValuesIndicesInKeyOrderBatchByBatch) {
         e.set_sender_agency_id(next() % 2 ? e.actor_agency_id() : kValues[next() % 6]);
         e.set_recipient_agency_id(kValues[next() % 6]);
         e.set_officer_id(kValues[next() % 6]);
-        e.set_exchange_id(kValues[next() % 3]);
-        e.set_client_message_id(next() % 3 ? e.exchange_id() : kValues[next() % 6]);
+        if (!named.empty() && next() % 3 == 0) {
+          e.set_event(next() % 2 ? v1::AUDIT_EVENT_CONSULTATION : v1::AUDIT_EVENT_REDELIVERY);
+          const auto& [x, m] = named[next() % named.size()];
+          e.set_exchange_id(x);
+          e.set_client_message_id(m);
+        } else {
+          e.set_exchange_id(kValues[next() % 4]);
+          e.set_client_message_id(next() % 3 ? e.exchange_id() : kValues[next() % 6]);
+          if (!e.client_message_id().empty()) {
+            named.emplace_back(e.exchange_id(), e.client_message_id());
+          }
+        }
         e.set_case_ref(kValues[next() % 6]);
       }
       log_->Append(entries, batch);
       for (const auto& e : entries) {
         expected_.push_back(Deterministic(e));
-        for (const auto& [kind, value] :
-             std::vector<std::pair<char, std::string>>{{'A', e.actor_agency_id()},
-                                                       {'A', e.sender_agency_id()},
-                                                       {'A', e.recipient_agency_id()},
-                                                       {'O', e.officer_id()},
-                                                       {'X', e.exchange_id()},
-                                                       {'M', e.client_message_id()},
-                                                       {'R', e.case_ref()}}) {
+        const std::string bucket = Bucket(e.exchange_id());
+        const bool ack = e.event() != v1::AUDIT_EVENT_DISCLOSURE;
+        for (const auto& [kind, value] : std::vector<std::pair<char, std::string>>{
+                 {'A', e.actor_agency_id()},
+                 {'A', e.sender_agency_id()},
+                 {'A', e.recipient_agency_id()},
+                 {'O', e.officer_id()},
+                 bucket.empty() ? std::pair<char, std::string>{'X', e.exchange_id()}
+                                : std::pair<char, std::string>{'E', bucket},
+                 {'M', ack ? std::string() : e.client_message_id()},
+                 {'R', e.case_ref()}}) {
           if (value.empty()) continue;
           auto& list = want_lists[std::string(1, kind) + value + '\0'];
           if (list.empty() || list.back() != e.index()) list.push_back(e.index());
@@ -519,9 +573,77 @@ TEST_F(AuditLogTest, AFreshDirWithoutEntriesOpensAndRecordsTheFormat) {
   Batch(3);
   auto format = store_->GetCounter("audit_format");
   ASSERT_THAT(format, IsOk());
-  EXPECT_EQ(*format, 2u);
+  EXPECT_EQ(*format, 3u);
   ASSERT_NO_FATAL_FAILURE(Reopen());
   EXPECT_EQ(log_->durable_size(), 3u);
+}
+
+TEST_F(AuditLogTest, AFormat2DirIsReadAndContinuedAsFormat3) {
+  Batch(50);  // exchanges x-0 .. x-16 (three entries each; x-16 continues below)
+  // Rewrite the index and tiles as format 2 wrote them: exchange ids listed
+  // exactly (one list per id per batch), whole tiles put, not merged.
+  log_.reset();
+  rocksdb::WriteBatch batch;
+  std::unique_ptr<rocksdb::Iterator> it(
+      store_->db()->NewIterator(rocksdb::ReadOptions(), store_->cf(Store::kAuditIndex)));
+  int buckets = 0;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (it->key()[0] != 'E') continue;
+    ASSERT_TRUE(batch.Delete(store_->cf(Store::kAuditIndex), it->key()).ok());
+    ++buckets;
+  }
+  ASSERT_EQ(buckets, 1);
+  it.reset();  // before the store closes
+  std::map<std::string, std::vector<uint64_t>> exact;
+  for (uint64_t i = 0; i < expected_.size(); ++i) {
+    v1::AuditEntry e;
+    ASSERT_TRUE(e.ParseFromString(expected_[i]));
+    exact[e.exchange_id()].push_back(i);
+  }
+  for (const auto& [x, list] : exact) {
+    std::string key = "X" + x + '\0';
+    AppendBe64(&key, list.front());
+    std::string deltas;
+    for (size_t i = 1; i < list.size(); ++i)
+      deltas.push_back(static_cast<char>(list[i] - list[i - 1]));
+    ASSERT_TRUE(batch.Put(store_->cf(Store::kAuditIndex), key, deltas).ok());
+  }
+  std::string tile_key(1, '\0');
+  AppendBe64(&tile_key, 0);
+  auto tile = store_->Get(Store::kAuditTiles, tile_key);
+  ASSERT_THAT(tile, IsOk());
+  ASSERT_EQ(tile->size(), 50u * 32);
+  ASSERT_TRUE(batch.Put(store_->cf(Store::kAuditTiles), tile_key, *tile).ok());
+  std::string two;
+  AppendBe64(&two, 2);
+  ASSERT_TRUE(batch.Put(store_->cf(Store::kMeta), "audit_format", two).ok());
+  ASSERT_THAT(store_->Write(&batch, true), IsOk());
+
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  for (const char* x : {"x-0", "x-5", "x-16"}) {
+    v1::AuditQuery q;
+    q.set_exchange_id(x);
+    EXPECT_EQ(Paged(q, 1000), Expected(q)) << x;
+    EXPECT_FALSE(Expected(q).empty()) << x;
+  }
+  Batch(20);  // entries 50..69: x-16's last entry, then x-17 .. x-22
+  auto format = store_->GetCounter("audit_format");
+  ASSERT_THAT(format, IsOk());
+  EXPECT_EQ(*format, 3u);
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  for (const char* x : {"x-5", "x-16", "x-20"}) {
+    v1::AuditQuery q;
+    q.set_exchange_id(x);
+    EXPECT_EQ(Paged(q, 2), Expected(q)) << x;
+    q.clear_exchange_id();
+    q.set_client_message_id(std::string("m-") + (x + 2));
+    EXPECT_EQ(Paged(q, 1000), Expected(q)) << x;
+  }
+  v1::AuditQuery q;
+  q.set_exchange_id("x-16");
+  EXPECT_EQ(Expected(q), (std::vector<uint64_t>{48, 49, 50}));  // across the two formats
+  for (uint64_t i = 0; i < expected_.size(); i += 3) ExpectInclusion(i, expected_.size());
+  ExpectConsistency(50, expected_.size());
 }
 
 TEST_F(AuditLogTest, ATamperedTileIsCaughtAtOpen) {
