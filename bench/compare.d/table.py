@@ -112,6 +112,7 @@ def main():
                 ("fsync calls during build", "durability.fsync_calls", "rate"),
                 ("acks per fsync", "durability.acks_per_fsync", "us"),
                 ("keys written per exchange (broker's count)", "durability.keys_per_exchange", "us"),
+                ("bytes written per exchange (broker's count)", "durability.bytes_per_exchange", "rate"),
             ]
         else:
             rows = [
@@ -132,6 +133,7 @@ def main():
                 ("acks per fsync", "durability.acks_per_fsync", "us"),
                 ("synced writes (broker's count)", "durability.broker_synced_writes", "rate"),
                 ("keys written per exchange (broker's count)", "durability.keys_per_exchange", "us"),
+                ("bytes written per exchange (broker's count)", "durability.bytes_per_exchange", "rate"),
                 ("audit entries per exchange", "durability.audit_entries_per_exchange", "us"),
             ]
         for label, path, kind in rows:
