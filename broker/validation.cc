@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
+#include "google/protobuf/timestamp.pb.h"
 #include "google/protobuf/unknown_field_set.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -29,6 +30,68 @@ absl::Time ToTime(const google::protobuf::Timestamp& ts) {
 absl::Status ValidateTimestamp(const google::protobuf::Timestamp& ts, std::string_view field) {
   if (ts.seconds() < 0 || ts.seconds() > 253402300799 || ts.nanos() < 0 || ts.nanos() > 999999999) {
     return InvalidArgumentError(StrCat(AV(field), ": not a valid timestamp"));
+  }
+  return absl::OkStatus();
+}
+
+// The fields of a message type that are google.protobuf.Timestamp or lead to
+// one (a message, at any depth, holding a Timestamp field), listed once per
+// type. `listed` is false while the type is being listed: a type that refers
+// back to it (a recursive schema) keeps its field, since walking a branch
+// without Timestamps costs little and missing one would let a bad time through.
+struct TimestampFields {
+  bool listed = false;
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+};
+// A node map: references stay valid while the recursion below adds types.
+using TimestampFieldCache =
+    std::unordered_map<const google::protobuf::Descriptor*, TimestampFields>;
+
+const TimestampFields& ListTimestampFields(const google::protobuf::Descriptor* d,
+                                           TimestampFieldCache& cache) {
+  using google::protobuf::FieldDescriptor;
+  auto [it, added] = cache.try_emplace(d);
+  // A reference, not the iterator: the recursion may rehash the map.
+  TimestampFields& entry = it->second;
+  if (!added) return entry;
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FieldDescriptor* f = d->field(i);
+    if (f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    const google::protobuf::Descriptor* type = f->message_type();
+    if (type == google::protobuf::Timestamp::descriptor()) {
+      entry.fields.push_back(f);
+      continue;
+    }
+    const TimestampFields& inner = ListTimestampFields(type, cache);
+    if (!inner.listed || !inner.fields.empty()) entry.fields.push_back(f);
+  }
+  entry.listed = true;
+  return entry;
+}
+
+// Every Timestamp set anywhere in `m`, by ValidateTimestamp, named by path
+// (`path` is the name of `m`, extended in place while a field is checked).
+absl::Status ValidateTimestampsIn(const google::protobuf::Message& m, std::string& path,
+                                  TimestampFieldCache& cache) {
+  const google::protobuf::Reflection* r = m.GetReflection();
+  for (const google::protobuf::FieldDescriptor* f :
+       ListTimestampFields(m.GetDescriptor(), cache).fields) {
+    const bool is_timestamp = f->message_type() == google::protobuf::Timestamp::descriptor();
+    const int n = f->is_repeated() ? r->FieldSize(m, f) : (r->HasField(m, f) ? 1 : 0);
+    for (int j = 0; j < n; ++j) {
+      const google::protobuf::Message& inner =
+          f->is_repeated() ? r->GetRepeatedMessage(m, f, j) : r->GetMessage(m, f);
+      const size_t path_size = path.size();
+      absl::StrAppend(&path, ".", f->name());
+      if (f->is_repeated()) absl::StrAppend(&path, "[", j, "]");
+      // A generated message's Timestamp fields hold generated Timestamps.
+      absl::Status s =
+          is_timestamp
+              ? ValidateTimestamp(static_cast<const google::protobuf::Timestamp&>(inner), path)
+              : ValidateTimestampsIn(inner, path, cache);
+      path.resize(path_size);
+      if (!s.ok()) return s;
+    }
   }
   return absl::OkStatus();
 }
@@ -364,6 +427,15 @@ absl::Status ValidateEnvelope(const v1::Envelope& env, const PeerIdentity& sende
       return InvalidArgumentError("envelope.expires_at: already in the past");
     }
   }
+  // Every Timestamp set, at any depth (those above again, the payload's times,
+  // any the schema gains later): one out of range would be stored and delivered,
+  // and protobuf's JSON printer refuses it, so a recipient could not print the
+  // message. Per thread: the listing, and a path buffer that stops allocating
+  // once grown.
+  thread_local TimestampFieldCache timestamp_fields;
+  thread_local std::string path;
+  path.assign("envelope");
+  if (auto s = ValidateTimestampsIn(env, path, timestamp_fields); !s.ok()) return s;
   return absl::OkStatus();
 }
 

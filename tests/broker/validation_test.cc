@@ -1,8 +1,17 @@
 #include "broker/validation.h"
 
+#include <cstdint>
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
 #include "broker/config.h"
 #include "broker/wire.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/timestamp.pb.h"
+#include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
 #include "tests/testing/envelopes.h"
 #include "tests/testing/status_matchers.h"
@@ -161,6 +170,120 @@ TEST_F(ValidationTest, OversizedNamesTheLimit) {
   e.mutable_tip_off()->set_narrative(std::string(limits_.max_message_bytes, 'x'));
   EXPECT_THAT(Check(e),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("exceeds max_message_bytes")));
+}
+
+// A patrol report with two of each timed element, so a bad time can be put in
+// the second and the index checked.
+v1::Envelope SamplePatrolReport() {
+  v1::Envelope e = ::corridor::testing::SampleTipOff("p-1", "patrol.zs_north");
+  e.set_kind(v1::MESSAGE_KIND_PATROL_REPORT);
+  v1::PatrolReport* p = e.mutable_patrol_report();  // replaces the tip-off
+  p->mutable_unit()->set_id("粤中山海警 31502");
+  p->mutable_unit()->set_kind(v1::UNIT_KIND_BOAT);
+  p->set_zone("zs-north");
+  const google::protobuf::Timestamp now = google::protobuf::util::TimeUtil::GetCurrentTime();
+  for (int i = 0; i < 2; ++i) {
+    v1::TrackPoint* t = p->add_track();
+    *t->mutable_time() = now;
+    t->mutable_point()->set_lat(22.2 + i * 0.01);
+    t->mutable_point()->set_lon(113.4);
+    v1::VesselCheck* c = p->add_vessels_checked();
+    c->mutable_vessel()->set_name("粤中山渔12345");
+    *c->mutable_time() = now;
+    c->set_outcome(v1::CHECK_OUTCOME_CLEARED);
+    v1::Incident* n = p->add_incidents();
+    *n->mutable_time() = now;
+    n->set_description("无灯快艇逃逸");
+  }
+  return e;
+}
+
+// Each Timestamp field inside a payload: an envelope carrying it, and where.
+struct PayloadTimestamp {
+  std::string path;
+  std::function<v1::Envelope()> sample;
+  std::function<google::protobuf::Timestamp*(v1::Envelope&)> field;
+};
+
+std::vector<PayloadTimestamp> PayloadTimestamps() {
+  return {
+      {"envelope.tip_off.expected_time", [] { return SampleTipOff("t-1"); },
+       [](v1::Envelope& e) { return e.mutable_tip_off()->mutable_expected_time(); }},
+      {"envelope.patrol_report.track[1].time", SamplePatrolReport,
+       [](v1::Envelope& e) { return e.mutable_patrol_report()->mutable_track(1)->mutable_time(); }},
+      {"envelope.patrol_report.vessels_checked[1].time", SamplePatrolReport,
+       [](v1::Envelope& e) {
+         return e.mutable_patrol_report()->mutable_vessels_checked(1)->mutable_time();
+       }},
+      {"envelope.patrol_report.incidents[1].time", SamplePatrolReport,
+       [](v1::Envelope& e) {
+         return e.mutable_patrol_report()->mutable_incidents(1)->mutable_time();
+       }},
+  };
+}
+
+TEST_F(ValidationTest, SamplePatrolReportIsValid) {
+  EXPECT_THAT(Check(SamplePatrolReport()), IsOk());
+}
+
+// A Timestamp protobuf's JSON printer refuses (nanos outside [0, 999999999],
+// seconds outside 0001-01-01 … 9999-12-31) would be stored and delivered to a
+// recipient that cannot print it: refused wherever it is, named by path.
+TEST_F(ValidationTest, PayloadTimestampsAreRangeChecked) {
+  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  struct Value {
+    int64_t seconds;
+    int32_t nanos;
+  };
+  // ValidateTimestamp's lower bound is 1970-01-01 (seconds >= 0), stricter than
+  // protobuf's 0001-01-01; the upper one is protobuf's, 9999-12-31T23:59:59Z.
+  const std::vector<Value> bad = {
+      {now, -1}, {now, 1000000000}, {-1, 0}, {-62135596801, 0}, {253402300800, 0}};
+  const std::vector<Value> good = {{now, 0}, {now, 999999999}, {0, 0}, {253402300799, 999999999}};
+  for (const PayloadTimestamp& f : PayloadTimestamps()) {
+    for (const Value& v : bad) {
+      v1::Envelope e = f.sample();
+      f.field(e)->set_seconds(v.seconds);
+      f.field(e)->set_nanos(v.nanos);
+      EXPECT_THAT(Check(e),
+                  StatusIs(absl::StatusCode::kInvalidArgument, f.path + ": not a valid timestamp"))
+          << f.path << " seconds=" << v.seconds << " nanos=" << v.nanos;
+    }
+    for (const Value& v : good) {
+      v1::Envelope e = f.sample();
+      f.field(e)->set_seconds(v.seconds);
+      f.field(e)->set_nanos(v.nanos);
+      EXPECT_THAT(Check(e), IsOk()) << f.path << " seconds=" << v.seconds << " nanos=" << v.nanos;
+    }
+  }
+}
+
+void ListTimestampPaths(const google::protobuf::Descriptor* d, const std::string& path, int depth,
+                        std::set<std::string>* out) {
+  ASSERT_LT(depth, 16) << path << ": a recursive schema; list its Timestamps another way";
+  for (int i = 0; i < d->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* f = d->field(i);
+    if (f->message_type() == nullptr) continue;
+    const std::string name = path + "." + f->name() + (f->is_repeated() ? "[1]" : "");
+    if (f->message_type() == google::protobuf::Timestamp::descriptor()) {
+      out->insert(name);
+    } else {
+      ListTimestampPaths(f->message_type(), name, depth + 1, out);
+    }
+  }
+}
+
+// The validation walks the schema, so a Timestamp field added to it is checked
+// without a change there; this makes the test above cover it too.
+TEST(PayloadTimestampListTest, CoversEveryTimestampInTheSchema) {
+  std::set<std::string> in_schema;
+  ListTimestampPaths(v1::Envelope::descriptor(), "envelope", 0, &in_schema);
+  std::set<std::string> tested = {
+      "envelope.observed_time", "envelope.expires_at",  // own checks and tests
+      "envelope.broker_time",                           // must be unset
+  };
+  for (const PayloadTimestamp& f : PayloadTimestamps()) tested.insert(f.path);
+  EXPECT_EQ(in_schema, tested) << "add the new Timestamp field to PayloadTimestamps()";
 }
 
 TEST(TopicTest, Matching) {
