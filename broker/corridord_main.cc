@@ -20,6 +20,7 @@
 #include "broker/config.h"
 #include "broker/grpc/server.h"
 #include "broker/policy_loader.h"
+#include "common/long_running.h"
 
 namespace {
 
@@ -31,6 +32,7 @@ void Log(const std::string& line) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  corridor::UseReleaseMutexes();
   CLI::App app{"corridord — the Corridor intelligence-sharing broker"};
   std::string config_path;
   std::string listen;

@@ -26,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "agency_adapters/cli/common.h"
 #include "agency_adapters/client/agency_client.h"
+#include "common/long_running.h"
 
 namespace {
 
@@ -176,6 +177,7 @@ int RunReceive(corridor::AgencyClient& client, const corridor::SubscriptionOptio
 }  // namespace
 
 int main(int argc, char** argv) {
+  corridor::UseReleaseMutexes();
   CLI::App app{"corridor-bridge — JSON lines in and out of Corridor"};
   app.require_subcommand(1);
   corridor::cli::ConnectionFlags conn;

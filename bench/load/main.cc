@@ -33,6 +33,7 @@
 #include "bench/load/proc_stats.h"
 #include "bench/load/tracker.h"
 #include "bench/load/workload.h"
+#include "common/long_running.h"
 
 namespace corridor::load {
 namespace {
@@ -557,6 +558,7 @@ int Run(const Flags& f) {
 }  // namespace corridor::load
 
 int main(int argc, char** argv) {
+  corridor::UseReleaseMutexes();
   signal(SIGPIPE, SIG_IGN);
   corridor::load::Flags f;
   CLI::App app{"corridor-load — load generator for Corridor and its peers"};
