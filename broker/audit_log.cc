@@ -29,7 +29,10 @@ constexpr char kFormatKey[] = "audit_format";
 // and continued as format 3.
 constexpr uint64_t kFormat = 3;
 constexpr uint64_t kOldestReadableFormat = 2;
-constexpr size_t kMaxEntriesPerValue = 1024;  // entries in one audit value, at most
+// An audit value holds a batch's entries up to these bounds (a reader of one
+// entry reads its whole value).
+constexpr size_t kMaxEntriesPerValue = 1024;
+constexpr size_t kMaxValueBytes = 32 << 10;
 constexpr uint64_t kExchangesPerBucket = 64;
 constexpr size_t kHashSize = sizeof(audit::Hash);
 constexpr uint32_t kDefaultLimit = 1000;
@@ -161,9 +164,9 @@ std::string HashBytes(const audit::Hash& h) {
   return std::string(reinterpret_cast<const char*>(h.data()), h.size());
 }
 
-// Reads entries by index from the per-Append values, keeping the last value read
-// so that neighbouring indices cost no further seek. Sees the DB as it was when
-// constructed. One thread; lives for one call.
+// Reads entries by index from the per-batch values (per Append in format 2),
+// keeping the last value read so that neighbouring indices cost no further seek.
+// Sees the DB as it was when constructed. One thread; lives for one call.
 class EntryCursor {
  public:
   explicit EntryCursor(const Store* store)
@@ -188,9 +191,9 @@ class EntryCursor {
       return absl::NotFoundError(absl::StrCat("audit entry ", index, " is not stored"));
     }
     const uint64_t first = ReadBe64(std::string_view(it_->key().data(), 8));
-    value_.assign(it_->value().data(), it_->value().size());
     std::vector<std::string_view> entries;
-    std::string_view rest = value_;
+    // Views into the iterator's value: valid until it moves (the next Load).
+    std::string_view rest(it_->value().data(), it_->value().size());
     while (!rest.empty()) {
       uint64_t length = 0;
       if (!ReadVarint(&rest, &length) || length > rest.size()) {
@@ -208,9 +211,8 @@ class EntryCursor {
   }
 
   std::unique_ptr<rocksdb::Iterator> it_;
-  std::string value_;
   uint64_t first_ = 0;
-  std::vector<std::string_view> entries_;  // into value_
+  std::vector<std::string_view> entries_;  // into it_'s value
 };
 
 absl::StatusOr<v1::AuditEntryRecord> RecordOf(uint64_t index, std::string_view bytes) {
@@ -454,7 +456,9 @@ void AuditLog::Append(std::vector<v1::AuditEntry>& entries, rocksdb::WriteBatch&
   for (v1::AuditEntry& e : entries) {
     const uint64_t index = frontier_.size();
     e.set_index(index);
-    if (value_entries_ == kMaxEntriesPerValue) StageValue(batch);
+    if (value_entries_ == kMaxEntriesPerValue || value_.size() >= kMaxValueBytes) {
+      StageValue(batch);
+    }
     if (value_entries_ == 0) value_first_ = index;
     // Serialized straight into the batch's value; the leaf hash is of those bytes.
     const std::string_view bytes = AppendDeterministic(e, &value_);

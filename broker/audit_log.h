@@ -20,7 +20,7 @@
 //   // committer thread, once per batch, before the write:
 //   log->BeforeWrite(batch, now);
 //   // after the write succeeded:
-//   log->AfterWrite();
+//   log->AfterWrite(synced);
 //   // any thread:
 //   log->Query(query, [](const v1::AuditEntryRecord& r) { ...; return true; });
 //

@@ -16,9 +16,19 @@ namespace {
 constexpr size_t kMemtableBudgetBytes = 128 << 20;
 constexpr size_t kBlockCacheBytes = 32 << 20;
 
-const char* const kCfNames[Store::kNumCfs] = {"messages", "deliveries",  "dedupe", "subscriptions",
-                                              "acks",     "meta",        "audit",  "audit_index",
-                                              "merkle",   "checkpoints", "expiry", "audit_tiles"};
+const char* const kCfNames[Store::kNumCfs] = {"messages",
+                                              "deliveries",
+                                              "dedupe",
+                                              "subscriptions",
+                                              "acks",
+                                              "meta",
+                                              "audit",
+                                              "audit_index",
+                                              "merkle",
+                                              "checkpoints",
+                                              "expiry",
+                                              "audit_tiles",
+                                              "corridor_audit_format_3"};
 
 // Keys of deliveries, acks and audit tiles end in a big-endian sequence number
 // under one of a few fixed prefixes (agency, agency + subscription, tile level)

@@ -26,6 +26,8 @@
 //   checkpoints    be64(tree size)                        -> signed checkpoint note
 //   meta "audit_format" -> be64(3) (2 is read and continued as 3); data dirs without it but
 //                  with audit entries are refused
+//   corridor_audit_format_3  (empty; created at open: older builds refuse the DB before
+//                  replaying its WAL, whose tile merges they could not apply)
 //   merkle         (unused since audit format 2; kept so older data dirs open and are refused)
 //
 // Lifetime: owned by ExchangeCore. Thread-safety: RocksDB handles are
@@ -74,6 +76,11 @@ class Store {
     kCheckpoints,
     kExpiry,
     kAuditTiles,
+    // Never written. Its presence makes a build from before audit format 3 fail
+    // to open the DB ("Column families not opened") instead of replaying a WAL
+    // that holds tile merges it cannot apply: RocksDB would stop the replay at
+    // the first merge and drop every later write.
+    kFormat3Marker,
     kNumCfs
   };
 

@@ -1,4 +1,4 @@
-// AuditLog on real RocksDB (audit format 2): proofs from the tiles equal those
+// AuditLog on real RocksDB (audit format 3): proofs from the tiles equal those
 // of an in-memory tree fed by the frontier, across batch sizes that straddle
 // tile edges and a reopen; entries read back byte for byte across value
 // boundaries; queries driven by posting lists; older data dirs are refused.
@@ -265,7 +265,7 @@ TEST_F(AuditLogTest, TileProofsEqualTheReferenceTreeAcrossBatchesAndReopen) {
 
 TEST_F(AuditLogTest, AGroupLargerThanOneValueIsSplitAndReadBack) {
   Batch(2);
-  Batch(9000, /*sync=*/true, /*one_group=*/true);  // values at 2, 4098, 8194
+  Batch(9000, /*sync=*/true, /*one_group=*/true);  // values of at most 32 KiB or 1024 entries
   Batch(1);
   ASSERT_NO_FATAL_FAILURE(Reopen());
   for (uint64_t i : {0, 1, 2, 3, 4097, 4098, 4099, 8193, 8194, 8195, 9001, 9002}) {

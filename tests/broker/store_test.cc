@@ -53,6 +53,35 @@ TEST_F(StoreTest, GetAnswersNotFoundNamingTheColumnFamily) {
   EXPECT_EQ(*found, "m");
 }
 
+TEST_F(StoreTest, ABuildWithoutTileMergesCannotOpenTheDb) {
+  // A tile merge in the WAL, as audit format 3 writes them.
+  rocksdb::WriteBatch batch;
+  ASSERT_TRUE(batch.Merge(store_->cf(Store::kAuditTiles), "tile", std::string(32, 'h')).ok());
+  ASSERT_TRUE(store_->Write(&batch, true).ok());
+  store_.reset();
+  // The column families an older build lists (all but the marker), and no
+  // merge operator: RocksDB refuses before replaying anything.
+  std::vector<rocksdb::ColumnFamilyDescriptor> older{
+      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()}};
+  for (const char* name :
+       {"messages", "deliveries", "dedupe", "subscriptions", "acks", "meta", "audit", "audit_index",
+        "merkle", "checkpoints", "expiry", "audit_tiles"}) {
+    older.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(rocksdb::DBOptions(), (dir_.path() / "data").string(),
+                                        older, &handles, &raw);
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_NE(s.ToString().find("corridor_audit_format_3"), std::string::npos) << s.ToString();
+  ASSERT_EQ(raw, nullptr);
+  // This build opens it, the merge applied.
+  Reopen();
+  auto tile = store_->Get(Store::kAuditTiles, "tile");
+  ASSERT_TRUE(tile.ok()) << tile.status();
+  EXPECT_EQ(*tile, std::string(32, 'h'));
+}
+
 TEST_F(StoreTest, KeysInterleavedAcrossHintedPrefixesReadBackSorted) {
   // Deliveries of three agencies interleaved, posting lists of recurring
   // values (hinted) between one-off ones (not hinted), time keys, expiry keys
