@@ -52,7 +52,10 @@ absl::Status DeliveryHub::Recover(const std::vector<std::string>& agencies) {
   for (const std::string& a : agencies) {
     auto head = store_->LastDeliverySeq(a);
     if (!head.ok()) return head.status();
-    heads_[a] = *head;
+    // Erasure may have deleted the newest deliveries: their seqs stay used.
+    auto erased_head = store_->GetCounter(DeliveryHeadKey(a));
+    if (!erased_head.ok()) return erased_head.status();
+    heads_[a] = std::max(*head, *erased_head);
   }
   std::unique_ptr<rocksdb::Iterator> it(
       store_->db()->NewIterator(rocksdb::ReadOptions(), store_->cf(Store::kSubscriptions)));

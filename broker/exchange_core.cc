@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "broker/audit/internal/crypto_util.h"
@@ -613,6 +614,7 @@ class ExchangeCore::Impl {
     std::unique_ptr<rocksdb::Iterator> it(
         store_->db()->NewIterator(rocksdb::ReadOptions(), store_->cf(Store::kExpiry)));
     int erased = 0;
+    absl::flat_hash_set<std::string> agencies;  // whose deliveries this sweep deletes
     for (it->SeekToFirst(); it->Valid() && it->key().compare(upper) < 0 && erased < 1000;
          it->Next(), ++erased) {
       if (it->key().size() != 16) continue;
@@ -644,12 +646,21 @@ class ExchangeCore::Impl {
       for (const auto& r : message.recipients()) {
         batch.Delete(store_->cf(Store::kDeliveries), DeliveryKey(r.agency_id(), r.seq()));
         recipients.push_back(absl::StrCat(r.agency_id(), "#", r.seq()));
+        agencies.insert(r.agency_id());
       }
       e.set_detail(absl::StrCat("expired at ", TimeUtil::ToString(env.expires_at()),
                                 "; erased message and deliveries ",
                                 absl::StrJoin(recipients, ", ")));
       std::vector<v1::AuditEntry> entries{std::move(e)};
       audit_->Append(entries, batch);
+    }
+    // The newest stored delivery may be gone now: its seq must not be handed
+    // out again after a restart (it may be at or below a subscription's ack
+    // floor, and would then never be delivered).
+    for (const std::string& agency : agencies) {
+      std::string head;
+      AppendBe64(&head, heads_[agency]);
+      batch.Put(store_->cf(Store::kMeta), DeliveryHeadKey(agency), head);
     }
   }
 

@@ -130,6 +130,10 @@ std::string MessageKey(std::string_view agency, std::string_view client_message_
   return JoinKey(agency, client_message_id);
 }
 
+std::string DeliveryHeadKey(std::string_view agency) {
+  return absl::StrCat("delivery_head/", absl::string_view(agency.data(), agency.size()));
+}
+
 std::string SubscriptionKey(std::string_view agency, std::string_view name) {
   return JoinKey(agency, name);
 }

@@ -60,6 +60,9 @@ std::string SubscriptionKey(std::string_view agency, std::string_view name);
 std::string AckKey(std::string_view agency, std::string_view name, uint64_t seq);
 std::string AckPrefix(std::string_view agency, std::string_view name);
 std::string MessageKey(std::string_view agency, std::string_view client_message_id);
+// meta: the highest delivery seq handed out to `agency`, written when erasure
+// deletes deliveries (the newest stored key may then be below it).
+std::string DeliveryHeadKey(std::string_view agency);
 
 class Store {
  public:

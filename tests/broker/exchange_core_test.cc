@@ -374,6 +374,35 @@ TEST_F(ExchangeCoreTest, ExpiredMessagesAreErasedAndNeverDelivered) {
   EXPECT_EQ(a.sink->WaitFor(1).size(), 1u);
 }
 
+TEST_F(ExchangeCoreTest, ErasedNewestDeliveriesDoNotLetTheirSeqsBeReusedAfterARestart) {
+  {
+    auto a = Attach("zs-customs", Params("ops", {"smuggling.*"}));
+    ASSERT_TRUE(Submit("zs-police", SampleTipOff("kept")).ok());  // seq 1
+    for (const char* id : {"brief-1", "brief-2"}) {               // seqs 2 and 3
+      v1::Envelope e = SampleTipOff(id);
+      *e.mutable_expires_at() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(
+          absl::ToUnixMillis(absl::Now() + absl::Milliseconds(600)));
+      ASSERT_TRUE(Submit("zs-police", e).ok());
+    }
+    ASSERT_EQ(a.sink->WaitFor(3).size(), 3u);
+    core_->Ack(a.session, {1, 2, 3});
+    // The two expire and are erased with their deliveries: the agency's newest
+    // stored delivery is then seq 1, though 3 was handed out and acked.
+    v1::AuditQuery q;
+    q.set_event(v1::AUDIT_EVENT_ERASURE);
+    ASSERT_EQ(AuditEntries(q, 2).size(), 2u);
+    core_->Detach(a.session);
+  }
+  Reopen();
+  ASSERT_TRUE(Submit("zs-police", SampleTipOff("after-restart")).ok());
+  auto b = Attach("zs-customs", Params("ops"));
+  ASSERT_TRUE(b.opened.ok());
+  auto got = b.sink->WaitFor(1);
+  ASSERT_EQ(got.size(), 1u) << "a reused seq at or below the ack floor is never delivered";
+  EXPECT_EQ(got[0].envelope().client_message_id(), "after-restart");
+  EXPECT_EQ(got[0].seq(), 4u);
+}
+
 TEST_F(ExchangeCoreTest, AnErasedMessageStillAnswersItsResubmissionAsADuplicate) {
   v1::Envelope e = SampleTipOff("short-lived");
   e.add_addressees("zs-customs");
