@@ -73,7 +73,12 @@ class AuditLog {
   // deterministically, and adds them with their Merkle nodes to the batch's
   // audit value and tiles, which BeforeWrite stages into `batch`. Each entry is
   // indexed by the fields a query filters on (actor, sender and recipient
-  // agency, officer, exchange, client message id, case).
+  // agency, officer, exchange, client message id, case). A query by client
+  // message id reaches an exchange's acks and redeliveries (CONSULTATION and
+  // REDELIVERY entries with an exchange id, not listed under the client id)
+  // through its other entries: such an entry must carry the exchange id and
+  // client id of an exchange whose collection was appended (the broker's copy
+  // both from the stored envelope).
   void Append(std::vector<v1::AuditEntry>& entries, rocksdb::WriteBatch& batch);
   // Committer thread, once per batch before the write (required after any
   // Append): stages the batch's entries, tiles, posting lists, the frontier

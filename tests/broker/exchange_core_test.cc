@@ -4,6 +4,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <future>
+#include <map>
 #include <mutex>
 #include <set>
 
@@ -401,6 +402,43 @@ TEST_F(ExchangeCoreTest, ErasedNewestDeliveriesDoNotLetTheirSeqsBeReusedAfterARe
   ASSERT_EQ(got.size(), 1u) << "a reused seq at or below the ack floor is never delivered";
   EXPECT_EQ(got[0].envelope().client_message_id(), "after-restart");
   EXPECT_EQ(got[0].seq(), 4u);
+}
+
+TEST_F(ExchangeCoreTest, AQueryByClientIdReachesTheExchangesAcksAndRedeliveries) {
+  // Acks and redeliveries are not listed under the client id (audit format 3):
+  // the query finds them through the exchange its collection names.
+  SubscribeParams params = Params("ops", {"smuggling.*"});
+  params.ack_deadline = absl::Milliseconds(200);
+  auto a = Attach("zs-customs", params);
+  auto b = Attach("zs-msa", Params("duty", {"smuggling.*"}));
+  // Two senders' "same-id" (each sender's ids are its own), and a neighbour.
+  ASSERT_TRUE(Submit("zs-police", SampleTipOff("same-id")).ok());
+  ASSERT_TRUE(Submit("zs-coastguard", SampleTipOff("neighbour")).ok());
+  ASSERT_TRUE(Submit("zs-coastguard", SampleTipOff("same-id")).ok());
+  auto first = a.sink->WaitFor(3);
+  ASSERT_EQ(first.size(), 3u);
+  ASSERT_GE(a.sink->WaitFor(4).size(), 4u);  // the first one again: its ack deadline passed
+  core_->Ack(a.session, {1, 2, 3});
+  ASSERT_EQ(b.sink->WaitFor(3).size(), 3u);
+  core_->Ack(b.session, {1, 2, 3});
+  v1::AuditQuery q;
+  q.set_client_message_id("same-id");
+  // Per sender: collection, 2 disclosures (customs, msa), a redelivery at least
+  // for customs, 2 acks.
+  std::vector<v1::AuditEntry> got = AuditEntries(q, 2 * 6);
+  std::map<std::string, std::multiset<int>> by_sender;
+  for (const auto& e : got) {
+    EXPECT_EQ(e.client_message_id(), "same-id");
+    by_sender[e.sender_agency_id()].insert(e.event());
+  }
+  for (const char* sender : {"zs-police", "zs-coastguard"}) {
+    SCOPED_TRACE(sender);
+    const auto& events = by_sender[sender];
+    EXPECT_EQ(events.count(v1::AUDIT_EVENT_COLLECTION), 1u);
+    EXPECT_EQ(events.count(v1::AUDIT_EVENT_DISCLOSURE), 2u);
+    EXPECT_EQ(events.count(v1::AUDIT_EVENT_CONSULTATION), 2u);
+  }
+  EXPECT_GE(by_sender["zs-police"].count(v1::AUDIT_EVENT_REDELIVERY), 1u);
 }
 
 TEST_F(ExchangeCoreTest, AnErasedMessageStillAnswersItsResubmissionAsADuplicate) {
