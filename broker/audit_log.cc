@@ -107,9 +107,11 @@ std::string GroupPrefix(char kind, std::string_view key) {
 
 // The exchange-id bucket that `exchange_id` is indexed under: the broker's
 // "<prefix>-<n>" becomes "<prefix>-<n / 64>", so the exchanges of a batch (and
-// the acks that follow them) share one posting list. False for an id of
-// another shape, which is indexed exactly ('X').
-bool ExchangeBucket(std::string_view exchange_id, std::string* bucket) {
+// the acks that follow them) share one posting list, in which each index
+// carries n % 64 (`slot`) so that a query skips the other exchanges' entries
+// without reading them. False for an id of another shape, which is indexed
+// exactly ('X').
+bool ExchangeBucket(std::string_view exchange_id, std::string* bucket, uint8_t* slot) {
   const size_t dash = exchange_id.rfind('-');
   if (dash == std::string_view::npos) return false;
   const std::string_view digits = exchange_id.substr(dash + 1);
@@ -121,6 +123,7 @@ bool ExchangeBucket(std::string_view exchange_id, std::string* bucket) {
   }
   bucket->assign(exchange_id.substr(0, dash + 1));
   absl::StrAppend(bucket, n / kExchangesPerBucket);
+  *slot = static_cast<uint8_t>(n % kExchangesPerBucket);
   return true;
 }
 
@@ -400,6 +403,7 @@ AuditLog::Posting& AuditLog::PostingFor(size_t field, char kind, const std::stri
     Posting& p = postings_[id];
     p.prefix.assign(prefix_scratch_);  // reuses the capacity of an earlier batch's list
     p.indices.clear();
+    p.slots.clear();
     posting_ids_.emplace(absl::string_view(p.prefix), id);
   }
   recent_postings_[field] = id + 1;
@@ -418,8 +422,11 @@ void AuditLog::IndexEntry(const v1::AuditEntry& e, uint64_t index) {
   add('A', e.sender_agency_id());
   add('A', e.recipient_agency_id());
   add('O', e.officer_id());
-  if (ExchangeBucket(e.exchange_id(), &bucket_scratch_)) {
-    add('E', bucket_scratch_);
+  uint8_t slot = 0;
+  if (ExchangeBucket(e.exchange_id(), &bucket_scratch_, &slot)) {
+    Posting& p = PostingFor(field++, 'E', bucket_scratch_);
+    p.indices.push_back(index);  // one exchange id per entry: never a repeat
+    p.slots.push_back(slot);
   } else {
     add('X', e.exchange_id());
   }
@@ -435,14 +442,19 @@ void AuditLog::StagePostings(rocksdb::WriteBatch& batch) {
   std::sort(order_scratch_.begin(), order_scratch_.end(),
             [&](uint32_t a, uint32_t b) { return postings_[a].prefix < postings_[b].prefix; });
   // One posting list per indexed value: the first index in the key, the rest
-  // as deltas.
+  // as deltas; in an exchange bucket's list each index's slot (one byte)
+  // comes first, then the delta to the next index.
   for (uint32_t id : order_scratch_) {
     const Posting& p = postings_[id];
     key_scratch_.assign(p.prefix);
     AppendBe64(&key_scratch_, p.indices.front());
     deltas_scratch_.clear();
-    for (size_t i = 1; i < p.indices.size(); ++i) {
-      AppendVarint(&deltas_scratch_, p.indices[i] - p.indices[i - 1]);
+    const bool slotted = p.prefix[0] == 'E';
+    for (size_t i = 0; i < p.indices.size(); ++i) {
+      if (slotted) deltas_scratch_.push_back(static_cast<char>(p.slots[i]));
+      if (i + 1 < p.indices.size()) {
+        AppendVarint(&deltas_scratch_, p.indices[i + 1] - p.indices[i]);
+      }
     }
     batch.Put(store_->cf(Store::kAuditIndex), key_scratch_, deltas_scratch_);
   }
@@ -599,9 +611,12 @@ absl::StatusOr<std::optional<uint64_t>> AuditLog::Query(
   };
   if (lo >= hi) return next;
   // Calls on_index for each index in [from, hi) of the posting lists under
-  // `prefix`, in ascending order, while it returns true.
+  // `prefix`, in ascending order, while it returns true; in an exchange
+  // bucket's lists ('E'), only for the indices of slot `slot`.
   auto scan = [&](const std::string& prefix, uint64_t from,
-                  const std::function<absl::StatusOr<bool>(uint64_t)>& on_index) -> absl::Status {
+                  const std::function<absl::StatusOr<bool>(uint64_t)>& on_index,
+                  int slot = -1) -> absl::Status {
+    const bool slotted = prefix[0] == 'E';
     // A posting list's key is prefix + be64(its first index); a longer key with
     // the same prefix belongs to another value that extends this one after a NUL.
     auto is_list = [&](const rocksdb::Slice& k) {
@@ -624,7 +639,13 @@ absl::StatusOr<std::optional<uint64_t>> AuditLog::Query(
       std::string_view deltas(it->value().data(), it->value().size());
       for (;;) {
         if (index >= hi) return absl::OkStatus();
-        if (index >= from) {
+        int index_slot = -1;
+        if (slotted) {
+          if (deltas.empty()) return absl::DataLossError("audit_index: malformed bucket list");
+          index_slot = static_cast<uint8_t>(deltas.front());
+          deltas.remove_prefix(1);
+        }
+        if (index >= from && index_slot == slot) {
           CORRIDOR_ASSIGN_OR_RETURN(bool more, on_index(index));
           if (!more) return absl::OkStatus();
         }
@@ -667,19 +688,23 @@ absl::StatusOr<std::optional<uint64_t>> AuditLog::Query(
             return true;
           }));
     }
-    std::vector<std::string> prefixes;
+    std::vector<std::pair<std::string, int>> prefixes;  // and the slot, in a bucket
     std::string bucket;
+    uint8_t slot = 0;
     for (const std::string& x : exchanges) {
-      if (ExchangeBucket(x, &bucket)) prefixes.push_back(GroupPrefix('E', bucket));
-      prefixes.push_back(GroupPrefix('X', x));
+      if (ExchangeBucket(x, &bucket, &slot)) prefixes.emplace_back(GroupPrefix('E', bucket), slot);
+      prefixes.emplace_back(GroupPrefix('X', x), -1);
     }
     std::sort(prefixes.begin(), prefixes.end());
     prefixes.erase(std::unique(prefixes.begin(), prefixes.end()), prefixes.end());
-    for (const std::string& prefix : prefixes) {
-      CORRIDOR_RETURN_IF_ERROR(scan(prefix, lo, [&](uint64_t i) -> absl::StatusOr<bool> {
-        candidates.push_back(i);
-        return true;
-      }));
+    for (const auto& [prefix, in_slot] : prefixes) {
+      CORRIDOR_RETURN_IF_ERROR(scan(
+          prefix, lo,
+          [&](uint64_t i) -> absl::StatusOr<bool> {
+            candidates.push_back(i);
+            return true;
+          },
+          in_slot));
     }
     std::sort(candidates.begin(), candidates.end());
     candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());

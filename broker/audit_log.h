@@ -121,6 +121,7 @@ class AuditLog {
   struct Posting {
     std::string prefix;             // kind, value, NUL: the key before be64(first index)
     std::vector<uint64_t> indices;  // ascending, without repeats
+    std::vector<uint8_t> slots;     // 'E' lists: each index's exchange within the bucket
   };
   static constexpr size_t kIndexedFields = 7;
   // Tree levels per tile level, and hashes per tile.

@@ -16,7 +16,8 @@
 //   audit_index    kind + key \0 be64(first index)        -> the indices of a batch's entries
 //                  indexed under key: the rest as varint deltas after the first. Kinds:
 //                  'A' agency (actor, sender, recipient), 'O' officer, 'R' case,
-//                  'E' exchange-id bucket ("<prefix>-<n / 64>" of id "<prefix>-<n>"),
+//                  'E' exchange-id bucket ("<prefix>-<n / 64>" of id "<prefix>-<n>"; its
+//                  value gives each index's n % 64 as a byte before the delta to the next),
 //                  'X' exchange id of another shape (format 2: every exchange id),
 //                  'M' client message id (format 3: not on acks and redeliveries)
 //                  'T' be64(unix ms) be64(first index)     -> be64(first index of a batch)

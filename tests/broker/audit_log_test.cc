@@ -446,6 +446,7 @@ TEST_F(AuditLogTest, PostingListsAreEachValuesIndicesInKeyOrderBatchByBatch) {
     // The lists as the format defines them: each (kind, value) prefix's indices
     // in order, without repeats, in key order.
     std::map<std::string, std::vector<uint64_t>> want_lists;
+    std::map<std::string, std::vector<uint8_t>> want_slots;  // 'E' lists: n % 64 per index
     const int groups = 1 + static_cast<int>(next() % 40);
     for (int g = 0; g < groups; ++g) {
       std::vector<v1::AuditEntry> entries(1 + next() % 4);
@@ -485,8 +486,15 @@ TEST_F(AuditLogTest, PostingListsAreEachValuesIndicesInKeyOrderBatchByBatch) {
                  {'M', ack ? std::string() : e.client_message_id()},
                  {'R', e.case_ref()}}) {
           if (value.empty()) continue;
-          auto& list = want_lists[std::string(1, kind) + value + '\0'];
-          if (list.empty() || list.back() != e.index()) list.push_back(e.index());
+          const std::string prefix = std::string(1, kind) + value + '\0';
+          auto& list = want_lists[prefix];
+          if (list.empty() || list.back() != e.index()) {
+            list.push_back(e.index());
+            if (kind == 'E') {
+              const std::string& x = e.exchange_id();
+              want_slots[prefix].push_back(std::stoull(x.substr(x.rfind('-') + 1)) % 64);
+            }
+          }
         }
       }
     }
@@ -495,9 +503,12 @@ TEST_F(AuditLogTest, PostingListsAreEachValuesIndicesInKeyOrderBatchByBatch) {
     for (const auto& [prefix, list] : want_lists) {
       std::string key = prefix;
       AppendBe64(&key, list.front());
+      // Each index's slot first in a bucket's list, then the delta to the next.
       std::string deltas;
-      for (size_t i = 1; i < list.size(); ++i) {
-        for (uint64_t d = list[i] - list[i - 1];; d >>= 7) {
+      for (size_t i = 0; i < list.size(); ++i) {
+        if (prefix[0] == 'E') deltas.push_back(static_cast<char>(want_slots[prefix][i]));
+        if (i + 1 == list.size()) break;
+        for (uint64_t d = list[i + 1] - list[i];; d >>= 7) {
           deltas.push_back(static_cast<char>((d & 0x7f) | (d >= 0x80 ? 0x80 : 0)));
           if (d < 0x80) break;
         }
