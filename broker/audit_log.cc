@@ -668,7 +668,8 @@ absl::StatusOr<std::optional<uint64_t>> AuditLog::Query(
     // format 2 and for an id of another shape); a client message id is listed
     // on the exchange's own entries but not on its acks and redeliveries, which
     // are found through the exchanges those entries name. The candidates are
-    // few (the exchanges of a bucket), so they are gathered, then visited in order.
+    // few (a bucket list's slot tags leave only the named exchanges' entries),
+    // so they are gathered, then visited in order.
     std::vector<uint64_t> candidates;
     std::vector<std::string> exchanges;
     if (!q.exchange_id().empty()) {
