@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <memory>
 
+#include "common/utf8.h"
+
 namespace corridor::broker::audit::internal {
 namespace {
 
@@ -153,13 +155,7 @@ std::string HexEncode(std::string_view bytes) {
   return out;
 }
 
-bool IsValidUtf8(std::string_view text) {
-  size_t pos = 0;
-  while (pos < text.size()) {
-    if (DecodeUtf8(text, &pos) < 0) return false;
-  }
-  return true;
-}
+bool IsValidUtf8(std::string_view text) { return corridor::IsValidUtf8(text); }
 
 bool IsValidKeyName(std::string_view name) {
   if (name.empty()) return false;
