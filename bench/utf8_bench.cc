@@ -28,23 +28,42 @@ const std::string kChinese = Text(
     1024);
 const std::string kAscii = Text("Speedboat unloading near pier 3 at 02:00, ", 1024);
 
-void Run(benchmark::State& state, const std::string& text, bool ours) {
+enum class Validator { kProtobuf, kCorridor, kCorridorOneChain };
+
+void Run(benchmark::State& state, const std::string& text, Validator v) {
+  const auto* begin = reinterpret_cast<const unsigned char*>(text.data());
   for (auto _ : state) {
-    bool ok = ours ? corridor::IsValidUtf8(text)
-                   : google::protobuf::internal::IsStructurallyValidUTF8(
-                         text.data(), static_cast<int>(text.size()));
+    bool ok = false;
+    switch (v) {
+      case Validator::kProtobuf:
+        ok = google::protobuf::internal::IsStructurallyValidUTF8(text.data(),
+                                                                 static_cast<int>(text.size()));
+        break;
+      case Validator::kCorridor:
+        ok = corridor::IsValidUtf8(text);
+        break;
+      case Validator::kCorridorOneChain:  // without the four quarters side by side
+        ok = corridor::utf8_internal::Run(begin, begin + text.size(),
+                                          corridor::utf8_internal::kAccept) ==
+             corridor::utf8_internal::kAccept;
+        break;
+    }
     benchmark::DoNotOptimize(ok);
     if (!ok) state.SkipWithError("text not valid");
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
 }
 
-void BM_Protobuf_Chinese(benchmark::State& s) { Run(s, kChinese, false); }
-void BM_Corridor_Chinese(benchmark::State& s) { Run(s, kChinese, true); }
-void BM_Protobuf_Ascii(benchmark::State& s) { Run(s, kAscii, false); }
-void BM_Corridor_Ascii(benchmark::State& s) { Run(s, kAscii, true); }
+void BM_Protobuf_Chinese(benchmark::State& s) { Run(s, kChinese, Validator::kProtobuf); }
+void BM_Corridor_Chinese(benchmark::State& s) { Run(s, kChinese, Validator::kCorridor); }
+void BM_CorridorOneChain_Chinese(benchmark::State& s) {
+  Run(s, kChinese, Validator::kCorridorOneChain);
+}
+void BM_Protobuf_Ascii(benchmark::State& s) { Run(s, kAscii, Validator::kProtobuf); }
+void BM_Corridor_Ascii(benchmark::State& s) { Run(s, kAscii, Validator::kCorridor); }
 BENCHMARK(BM_Protobuf_Chinese);
 BENCHMARK(BM_Corridor_Chinese);
+BENCHMARK(BM_CorridorOneChain_Chinese);
 BENCHMARK(BM_Protobuf_Ascii);
 BENCHMARK(BM_Corridor_Ascii);
 

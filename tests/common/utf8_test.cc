@@ -169,6 +169,39 @@ TEST_F(Utf8, AgreesWithProtobufWhenASCIIInterruptsASequence) {
   EXPECT_EQ(disagreements, 0);
 }
 
+TEST_F(Utf8, AgreesWithProtobufOnLongTextDamagedAtEveryPosition) {
+  // Text of 64 bytes or more is checked in quarters cut at character
+  // boundaries: damage at every position of texts of every length from 60 to
+  // 140 bytes lands before, on and after every cut.
+  const std::string chars[] = {"\xe8\x88\xb9", "a", "\xc3\xa9", "\xf0\x9f\x9a\xa2", "\xe5\x8f\xaa"};
+  const char damage[] = {'\x80', '\xbf', '\xc3', '\xe8', '\xf0', 'a'};
+  int disagreements = 0;
+  for (int variant = 0; variant < 5; ++variant) {
+    std::string base;
+    for (int i = 0; base.size() < 140; ++i) base += chars[(i * (variant + 1) + variant) % 5];
+    for (size_t len = 60; len <= 140; ++len) {
+      std::string text = base.substr(0, len);
+      for (size_t at = 0; at < text.size(); ++at) {
+        for (char d : damage) {
+          std::string replaced = text;
+          replaced[at] = d;
+          std::string inserted = text;
+          inserted.insert(at, 1, d);
+          std::string erased = text;
+          erased.erase(at, 1);
+          for (const std::string* t : {&replaced, &inserted, &erased}) {
+            if (Ours(*t) != Theirs(*t) && ++disagreements <= 5) {
+              ADD_FAILURE() << "disagree: variant " << variant << ", " << len
+                            << " bytes, damage at " << at;
+            }
+          }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(disagreements, 0);
+}
+
 TEST_F(Utf8, AgreesWithProtobufOnRandomMixedText) {
   std::mt19937 rng(20261129);
   const std::vector<std::string> pieces = {"a",
