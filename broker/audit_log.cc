@@ -131,9 +131,9 @@ bool ExchangeBucket(std::string_view exchange_id, std::string* bucket, uint8_t* 
 // by a recipient) and redeliveries of an exchange, whose client id is found
 // through the exchange's other entries (its collection and disclosures carry
 // the same one).
-bool IndexesClientId(const v1::AuditEntry& e) {
-  return e.exchange_id().empty() ||
-         (e.event() != v1::AUDIT_EVENT_CONSULTATION && e.event() != v1::AUDIT_EVENT_REDELIVERY);
+bool IndexesClientId(const EntryFacts& e) {
+  return e.exchange_id.empty() ||
+         (e.event != v1::AUDIT_EVENT_CONSULTATION && e.event != v1::AUDIT_EVENT_REDELIVERY);
 }
 
 std::string TimeKey(int64_t unix_ms) {
@@ -382,7 +382,7 @@ void AuditLog::StageValue(rocksdb::WriteBatch& batch) {
   value_entries_ = 0;
 }
 
-AuditLog::Posting& AuditLog::PostingFor(size_t field, char kind, const std::string& value) {
+AuditLog::Posting& AuditLog::PostingFor(size_t field, char kind, std::string_view value) {
   // Most often the previous entry's list for this field (same exchange).
   if (const uint32_t recent = recent_postings_[field]; recent != 0) {
     Posting& p = postings_[recent - 1];
@@ -410,28 +410,28 @@ AuditLog::Posting& AuditLog::PostingFor(size_t field, char kind, const std::stri
   return postings_[id];
 }
 
-void AuditLog::IndexEntry(const v1::AuditEntry& e, uint64_t index) {
+void AuditLog::IndexEntry(const EntryFacts& e, uint64_t index) {
   size_t field = 0;
-  auto add = [&](char kind, const std::string& value) {
+  auto add = [&](char kind, std::string_view value) {
     const size_t f = field++;
     if (value.empty()) return;
     std::vector<uint64_t>& list = PostingFor(f, kind, value).indices;
     if (list.empty() || list.back() != index) list.push_back(index);
   };
-  add('A', e.actor_agency_id());
-  add('A', e.sender_agency_id());
-  add('A', e.recipient_agency_id());
-  add('O', e.officer_id());
+  add('A', e.actor_agency_id);
+  add('A', e.sender_agency_id);
+  add('A', e.recipient_agency_id);
+  add('O', e.officer_id);
   uint8_t slot = 0;
-  if (ExchangeBucket(e.exchange_id(), &bucket_scratch_, &slot)) {
+  if (ExchangeBucket(e.exchange_id, &bucket_scratch_, &slot)) {
     Posting& p = PostingFor(field++, 'E', bucket_scratch_);
     p.indices.push_back(index);  // one exchange id per entry: never a repeat
     p.slots.push_back(slot);
   } else {
-    add('X', e.exchange_id());
+    add('X', e.exchange_id);
   }
-  add('M', IndexesClientId(e) ? e.client_message_id() : std::string());
-  add('R', e.case_ref());
+  add('M', IndexesClientId(e) ? e.client_message_id : std::string_view());
+  add('R', e.case_ref);
 }
 
 void AuditLog::StagePostings(rocksdb::WriteBatch& batch) {
@@ -463,27 +463,53 @@ void AuditLog::StagePostings(rocksdb::WriteBatch& batch) {
   recent_postings_.fill(0);
 }
 
+uint64_t AuditLog::NextIndex(rocksdb::WriteBatch& batch) {
+  const uint64_t index = frontier_.size();
+  if (value_entries_ == kMaxEntriesPerValue || value_.size() >= kMaxValueBytes) {
+    StageValue(batch);
+  }
+  if (value_entries_ == 0) value_first_ = index;
+  return index;
+}
+
+void AuditLog::Added(size_t at, uint64_t index, rocksdb::WriteBatch& batch) {
+  // The leaf hash is of the bytes as stored.
+  const std::string_view bytes = std::string_view(value_).substr(at);
+  EntryFacts facts;
+  if (!ReadEntryFacts(bytes, &facts)) {
+    std::fprintf(stderr, "audit entry %llu: its own serialization does not read back\n",
+                 static_cast<unsigned long long>(index));
+    std::abort();
+  }
+  frontier_.Append(audit::LeafHash(bytes),
+                   [&](audit::NodeId id, const audit::Hash& h) { AddNode(id, h, batch); });
+  ++value_entries_;
+  IndexEntry(facts, index);
+  if (!batch_has_entries_) {
+    batch_has_entries_ = true;
+    batch_first_index_ = index;
+    batch_min_time_ = facts.broker_time;
+  }
+  batch_min_time_ = std::min(batch_min_time_, facts.broker_time);
+}
+
 void AuditLog::Append(std::vector<v1::AuditEntry>& entries, rocksdb::WriteBatch& batch) {
-  auto on_complete = [&](audit::NodeId id, const audit::Hash& h) { AddNode(id, h, batch); };
   for (v1::AuditEntry& e : entries) {
-    const uint64_t index = frontier_.size();
+    const uint64_t index = NextIndex(batch);
     e.set_index(index);
-    if (value_entries_ == kMaxEntriesPerValue || value_.size() >= kMaxValueBytes) {
-      StageValue(batch);
-    }
-    if (value_entries_ == 0) value_first_ = index;
-    // Serialized straight into the batch's value; the leaf hash is of those bytes.
+    // Serialized straight into the batch's value.
     const std::string_view bytes = AppendDeterministic(e, &value_);
-    frontier_.Append(audit::LeafHash(bytes), on_complete);
-    ++value_entries_;
-    IndexEntry(e, index);
-    absl::Time t = ToTime(e.broker_time());
-    if (!batch_has_entries_) {
-      batch_has_entries_ = true;
-      batch_first_index_ = index;
-      batch_min_time_ = t;
-    }
-    batch_min_time_ = std::min(batch_min_time_, t);
+    Added(static_cast<size_t>(bytes.data() - value_.data()), index, batch);
+  }
+}
+
+void AuditLog::Append(std::vector<PreparedEntry>& entries, rocksdb::WriteBatch& batch) {
+  for (const PreparedEntry& e : entries) {
+    const uint64_t index = NextIndex(batch);
+    AppendVarint(&value_, SerializedSize(e, index));
+    const size_t at = value_.size();
+    AppendSerialized(e, index, &value_);
+    Added(at, index, batch);
   }
 }
 

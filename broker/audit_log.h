@@ -47,6 +47,7 @@
 #include "absl/time/time.h"
 #include "broker/audit/checkpoint.h"
 #include "broker/audit/merkle.h"
+#include "broker/audit_entry_wire.h"
 #include "corridor/v1/audit.pb.h"
 #include "rocksdb/write_batch.h"
 
@@ -80,6 +81,10 @@ class AuditLog {
   // client id of an exchange whose collection was appended (the broker's copy
   // both from the stored envelope).
   void Append(std::vector<v1::AuditEntry>& entries, rocksdb::WriteBatch& batch);
+  // The same for entries built in wire form (an exchange's, the hub's acks):
+  // each is stored as `bytes` with index and delivery_seq written in their
+  // places, which is exactly protobuf's serialization of the entry.
+  void Append(std::vector<PreparedEntry>& entries, rocksdb::WriteBatch& batch);
   // Committer thread, once per batch before the write (required after any
   // Append): stages the batch's entries, tiles, posting lists, the frontier
   // and, when due, a signed checkpoint of the tree as it will be after this
@@ -135,11 +140,16 @@ class AuditLog {
   void AddNode(audit::NodeId id, const audit::Hash& hash, rocksdb::WriteBatch& batch);
   // Stages the batch's open audit value into `batch`, if it holds entries.
   void StageValue(rocksdb::WriteBatch& batch);
+  // Opens a new audit value when the open one is full; returns the next index.
+  uint64_t NextIndex(rocksdb::WriteBatch& batch);
+  // Adds the entry serialized as value_[at, end) (after its length) with index `index`: its leaf
+  // to the tree, its values to the posting lists, its time to the batch's.
+  void Added(size_t at, uint64_t index, rocksdb::WriteBatch& batch);
   // Adds `index` to the batch's posting list of each value `e` is indexed under.
-  void IndexEntry(const v1::AuditEntry& e, uint64_t index);
+  void IndexEntry(const EntryFacts& e, uint64_t index);
   // The batch's posting list of (kind, value), `field` being the indexed field
   // (0 … kIndexedFields - 1) it comes from.
-  Posting& PostingFor(size_t field, char kind, const std::string& value);
+  Posting& PostingFor(size_t field, char kind, std::string_view value);
   // Stages the batch's posting lists into `batch`, in key order, and empties them.
   void StagePostings(rocksdb::WriteBatch& batch);
   // `size`, or the latest checkpoint's size when 0; OUT_OF_RANGE (naming `field`)

@@ -556,22 +556,29 @@ void DeliveryHub::MarkDirty(Sub* sub) {
 
 void DeliveryHub::Audit(Session* s, const QueuedDelivery& d, uint32_t attempt,
                         v1::AuditEvent event) {
-  v1::AuditEntry& e = s->sub->audit.emplace_back();  // built in place: no move per entry
-  e.set_event(event);
-  *e.mutable_broker_time() = google::protobuf::util::TimeUtil::GetCurrentTime();
-  e.set_actor_agency_id(s->peer.agency_id);
-  e.set_actor_node(s->peer.node);
-  e.set_actor_spiffe_id(s->peer.spiffe_id);
-  e.set_recipient_agency_id(s->sub->record.agency_id());
-  e.set_exchange_id(d.exchange_id);
-  e.set_client_message_id(d.client_message_id);
-  e.set_sender_agency_id(d.sender_agency_id);
-  e.set_kind(d.kind);
-  e.set_topic(d.topic);
-  e.set_handling_code(d.handling_code);
-  e.set_case_ref(d.case_ref);
-  e.set_delivery_seq(d.seq);
-  if (event == v1::AUDIT_EVENT_REDELIVERY) e.set_detail(absl::StrCat("attempt ", attempt));
+  // Built in wire form, in place (audit_entry_wire.h), in field order.
+  using E = v1::AuditEntry;
+  PreparedEntry& e = s->sub->audit.emplace_back();
+  e.bytes.reserve(256);
+  const EntryWriter w(&e.bytes);
+  w.Enum(E::kEventFieldNumber, event);
+  w.Message(E::kBrokerTimeFieldNumber, google::protobuf::util::TimeUtil::GetCurrentTime());
+  w.String(E::kActorAgencyIdFieldNumber, s->peer.agency_id);
+  w.String(E::kActorNodeFieldNumber, s->peer.node);
+  w.String(E::kActorSpiffeIdFieldNumber, s->peer.spiffe_id);
+  w.String(E::kRecipientAgencyIdFieldNumber, s->sub->record.agency_id());
+  w.String(E::kExchangeIdFieldNumber, d.exchange_id);
+  w.String(E::kClientMessageIdFieldNumber, d.client_message_id);
+  w.String(E::kSenderAgencyIdFieldNumber, d.sender_agency_id);
+  w.Enum(E::kKindFieldNumber, d.kind);
+  w.String(E::kTopicFieldNumber, d.topic);
+  w.String(E::kHandlingCodeFieldNumber, d.handling_code);
+  e.seq_at = e.bytes.size();
+  e.delivery_seq = d.seq;
+  w.String(E::kCaseRefFieldNumber, d.case_ref);
+  if (event == v1::AUDIT_EVENT_REDELIVERY) {
+    w.String(E::kDetailFieldNumber, absl::StrCat("attempt ", attempt));
+  }
   ++unpersisted_audit_;
   MarkDirty(s->sub);
 }
@@ -600,7 +607,7 @@ void DeliveryHub::PersistDirty() {
     }
     sub->new_acks.clear();
     const size_t audit_size = sub->audit.size();
-    auto audit = std::make_shared<std::vector<v1::AuditEntry>>(std::move(sub->audit));
+    auto audit = std::make_shared<std::vector<PreparedEntry>>(std::move(sub->audit));
     sub->audit.clear();
     sub->audit.reserve(audit_size);  // the next tick is likely alike: no regrowth moves
     if (!record && put.empty() && del.empty() && audit->empty()) continue;

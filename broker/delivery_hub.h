@@ -73,7 +73,7 @@ class DeliveryHub {
 
   // Called on the committer thread to stage audit entries (acks, redeliveries).
   using AuditAppender =
-      std::function<void(std::vector<v1::AuditEntry>& entries, rocksdb::WriteBatch& batch)>;
+      std::function<void(std::vector<PreparedEntry>& entries, rocksdb::WriteBatch& batch)>;
 
   using Options = DeliveryHubOptions;
 
@@ -153,7 +153,7 @@ class DeliveryHub {
     store::v1::SubscriptionRecord record;
     std::set<uint64_t> acked;           // acked seqs >= record.ack_floor
     std::vector<uint64_t> new_acks;     // acked since the last persist
-    std::vector<v1::AuditEntry> audit;  // to record with them
+    std::vector<PreparedEntry> audit;   // to record with them
     bool dirty = false;                 // floor, acks or audit entries to persist (then in dirty_)
     std::set<uint64_t> persisted_acks;  // ack keys on disk
     uint64_t persisted_floor = 0;       // the floor in the stored record

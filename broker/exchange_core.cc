@@ -67,6 +67,39 @@ v1::AuditEntry EntryAbout(const v1::Envelope& e, v1::AuditEvent event) {
   return a;
 }
 
+// Runs of fields every audit entry about an exchange shares (its collection,
+// disclosures and denials), serialized once per exchange.
+struct EntryParts {
+  std::string times_actor;   // fields 3..7: broker and sender time, actor, officer
+  std::string about;         // fields 10..17: exchange, message, sender, kind … grading
+  std::string purpose_case;  // fields 22..23: purpose, case ref
+  size_t size() const { return times_actor.size() + about.size() + purpose_case.size(); }
+};
+
+EntryParts SharedEntryParts(const v1::Envelope& e, const PeerIdentity& peer) {
+  using E = v1::AuditEntry;
+  EntryParts p;
+  const EntryWriter a(&p.times_actor);
+  a.Message(E::kBrokerTimeFieldNumber, e.broker_time());
+  if (e.has_observed_time()) a.Message(E::kSenderTimeFieldNumber, e.observed_time());
+  a.String(E::kActorAgencyIdFieldNumber, peer.agency_id);
+  a.String(E::kActorNodeFieldNumber, peer.node);
+  a.String(E::kOfficerIdFieldNumber, e.officer_id());
+  const EntryWriter b(&p.about);
+  b.String(E::kExchangeIdFieldNumber, e.exchange_id());
+  b.String(E::kClientMessageIdFieldNumber, e.client_message_id());
+  b.String(E::kSenderAgencyIdFieldNumber, e.sender().agency_id());
+  b.Enum(E::kKindFieldNumber, e.kind());
+  b.String(E::kTopicFieldNumber, e.topic());
+  b.String(E::kHandlingCodeFieldNumber, e.handling_code());
+  b.Enum(E::kClassificationFieldNumber, e.classification());
+  b.Message(E::kGradingFieldNumber, e.grading());
+  const EntryWriter c(&p.purpose_case);
+  c.String(E::kPurposeFieldNumber, e.purpose());
+  c.String(E::kCaseRefFieldNumber, e.case_ref());
+  return p;
+}
+
 }  // namespace
 
 absl::StatusOr<SubscribeParams> ParamsFromOpen(const v1::SubscriptionOpen& open) {
@@ -153,7 +186,7 @@ class ExchangeCore::Impl {
             store_.get(), &committer_,
             [this](const std::string& agency, const std::string& name,
                    const std::vector<std::string>& filters) { SetRoute(agency, name, filters); },
-            [this](std::vector<v1::AuditEntry>& entries, rocksdb::WriteBatch& batch) {
+            [this](std::vector<PreparedEntry>& entries, rocksdb::WriteBatch& batch) {
               audit_->Append(entries, batch);
             }) {}
 
@@ -360,7 +393,7 @@ class ExchangeCore::Impl {
       store::v1::RecipientRecord record;  // seq set at commit
     };
     std::vector<Recipient> recipients;  // permitted ones
-    std::vector<v1::AuditEntry> entries;
+    std::vector<PreparedEntry> entries;
     v1::SubmitResponse response;  // the reply if this is the first submission
   };
 
@@ -413,24 +446,16 @@ class ExchangeCore::Impl {
       decided.push_back({agency_id, addressed, dp->Decide(env, sender, *recipient, now)});
     }
 
-    v1::AuditEntry collection = EntryAbout(env, v1::AUDIT_EVENT_COLLECTION);
-    collection.set_actor_agency_id(peer.agency_id);
-    collection.set_actor_node(peer.node);
-    collection.set_actor_spiffe_id(peer.spiffe_id);
-    collection.set_officer_id(env.officer_id());
     // The envelope is serialized once: its bytes go into the message record and
     // into every unredacted delivery as wire-format fields, and the payload hash
     // is taken over the payload's slice of them.
     const std::string env_bytes = env.SerializeAsString();
     CORRIDOR_ASSIGN_OR_RETURN(const FieldSpan payload, FindPayload(env_bytes));
-    collection.set_payload_sha256(Sha256(payload.contents));
-    collection.set_policy_version(dp->version());
-    // What every disclosure and denial shares.
-    v1::AuditEntry common = EntryAbout(env, v1::AUDIT_EVENT_DISCLOSURE);
-    common.set_actor_agency_id(peer.agency_id);
-    common.set_actor_node(peer.node);
-    common.set_officer_id(env.officer_id());
-    common.set_payload_sha256(collection.payload_sha256());
+    const std::string payload_sha256 = Sha256(payload.contents);
+    // The audit entries are built in wire form (audit_entry_wire.h): the runs
+    // of fields the collection, disclosure and denial entries share are
+    // serialized once here.
+    const EntryParts parts = SharedEntryParts(env, peer);
 
     store::v1::StoredMessage head;
     head.set_policy_version(dp->version());
@@ -461,23 +486,48 @@ class ExchangeCore::Impl {
     }
     st->entries.reserve(1 + decided.size());
     st->recipients.reserve(decided.size());
-    st->entries.push_back(std::move(collection));
+    {
+      PreparedEntry& collection = st->entries.emplace_back();
+      std::string& b = collection.bytes;
+      b.reserve(parts.size() + peer.spiffe_id.size() + dp->version().size() + 64);
+      EntryWriter w(&b);
+      w.Enum(v1::AuditEntry::kEventFieldNumber, v1::AUDIT_EVENT_COLLECTION);
+      b += parts.times_actor;
+      w.String(v1::AuditEntry::kActorSpiffeIdFieldNumber, peer.spiffe_id);
+      b += parts.about;
+      w.String(v1::AuditEntry::kPayloadSha256FieldNumber, payload_sha256);
+      collection.seq_at = b.size();
+      b += parts.purpose_case;
+      w.String(v1::AuditEntry::kPolicyVersionFieldNumber, dp->version());
+    }
     uint32_t withheld = 0;
     for (size_t i = 0; i < decided.size(); ++i) {
       const Decision& d = decided[i].decision;
-      v1::AuditEntry a = common;
-      if (!d.permit) a.set_event(v1::AUDIT_EVENT_DENIAL);
-      a.set_recipient_agency_id(decided[i].agency_id);
-      a.set_policy_version(d.policy_version);
-      for (const auto& r : d.reasons) a.add_reasons(r);
+      // A disclosure or denial entry: fields 2..20 now (delivered_sha256 and
+      // redacted_fields once the delivery is made), the rest after.
+      PreparedEntry a;
+      a.bytes.reserve(parts.size() + 256);
+      EntryWriter w(&a.bytes);
+      w.Enum(v1::AuditEntry::kEventFieldNumber,
+             d.permit ? v1::AUDIT_EVENT_DISCLOSURE : v1::AUDIT_EVENT_DENIAL);
+      a.bytes += parts.times_actor;
+      w.String(v1::AuditEntry::kRecipientAgencyIdFieldNumber, decided[i].agency_id);
+      a.bytes += parts.about;
+      w.String(v1::AuditEntry::kPayloadSha256FieldNumber, payload_sha256);
+      auto finish = [&](const std::vector<std::string>& rule_ids) {
+        a.seq_at = a.bytes.size();
+        a.bytes += parts.purpose_case;
+        w.Repeated(v1::AuditEntry::kRuleIdsFieldNumber, rule_ids);
+        w.Repeated(v1::AuditEntry::kReasonsFieldNumber, d.reasons);
+        w.String(v1::AuditEntry::kPolicyVersionFieldNumber, d.policy_version);
+      };
       if (!d.permit) {
-        for (const auto& r : d.forbid_rules) a.add_rule_ids(r);
-        if (d.forbid_rules.empty()) a.add_rule_ids("default-deny");
+        static const std::vector<std::string> kDefaultDeny = {"default-deny"};
+        finish(d.forbid_rules.empty() ? kDefaultDeny : d.forbid_rules);
         st->entries.push_back(std::move(a));
         ++withheld;
         continue;
       }
-      for (const auto& r : d.permit_rules) a.add_rule_ids(r);
       Staged::Recipient rcpt;
       rcpt.agency_id = decided[i].agency_id;
       // The stored (and sent) delivery: the envelope's bytes, as they are or with
@@ -487,11 +537,11 @@ class ExchangeCore::Impl {
       if (!d.redact.empty()) {
         CORRIDOR_ASSIGN_OR_RETURN(redacted, dp->Redact(env_bytes, d.redact));
         CORRIDOR_ASSIGN_OR_RETURN(FieldSpan delivered, FindPayload(redacted));
-        a.set_delivered_sha256(Sha256(delivered.contents));
+        w.String(v1::AuditEntry::kDeliveredSha256FieldNumber, Sha256(delivered.contents));
         delivered_envelope = redacted;
       } else {
         // Unredacted, the delivered payload is the submitted one: no second hash.
-        a.set_delivered_sha256(a.payload_sha256());
+        w.String(v1::AuditEntry::kDeliveredSha256FieldNumber, payload_sha256);
       }
       v1::Delivery rest;
       for (const auto& f : d.redact) rest.add_redacted_fields(f);
@@ -502,7 +552,8 @@ class ExchangeCore::Impl {
       AppendLengthDelimited(&bytes, v1::Delivery::kEnvelopeFieldNumber, delivered_envelope);
       bytes += rest_bytes;
       CORRIDOR_ASSIGN_OR_RETURN(rcpt.delivery, MakeQueuedDelivery(0, std::move(bytes)));
-      for (const auto& f : d.redact) a.add_redacted_fields(f);
+      w.Repeated(v1::AuditEntry::kRedactedFieldsFieldNumber, d.redact);
+      finish(d.permit_rules);
       rcpt.record.set_agency_id(rcpt.agency_id);
       rcpt.record.set_holds_payload(i == holder);
       for (const auto& f : d.redact) rcpt.record.add_redacted_fields(f);
@@ -542,7 +593,7 @@ class ExchangeCore::Impl {
       for (size_t j = 0; j < i; ++j) seq += st.recipients[j].agency_id == r.agency_id;
       r.delivery->seq = seq;
       r.record.set_seq(seq);
-      st.entries[r.entry].set_delivery_seq(seq);
+      st.entries[r.entry].delivery_seq = seq;
       *tail.add_recipients() = r.record;
       rocksdb::Status s = batch.Put(store_->cf(Store::kDeliveries), DeliveryKey(r.agency_id, seq),
                                     r.delivery->wire);

@@ -4,6 +4,7 @@
 // Pure functions.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -17,6 +18,13 @@ inline void AppendVarint(std::string* out, uint64_t v) {
     v >>= 7;
   }
   out->push_back(static_cast<char>(v));
+}
+
+// The number of bytes AppendVarint writes for `v`.
+inline size_t VarintSize(uint64_t v) {
+  size_t n = 1;
+  for (; v >= 0x80; v >>= 7) ++n;
+  return n;
 }
 
 // Appends a length-delimited field `field` holding `bytes`: tag, length, bytes.

@@ -78,9 +78,18 @@ class DeliveryHubTest : public ::testing::Test {
     hub_ = std::make_unique<DeliveryHub>(
         store_.get(), committer_.get(),
         [](const std::string&, const std::string&, const std::vector<std::string>&) {},
-        [this](std::vector<v1::AuditEntry>& entries, rocksdb::WriteBatch&) {
+        [this](std::vector<PreparedEntry>& entries, rocksdb::WriteBatch&) {
+          // What the audit log would store (numbered from 1 here).
+          std::vector<v1::AuditEntry> group;
+          for (const PreparedEntry& p : entries) {
+            std::string bytes;
+            AppendSerialized(p, group.size() + 1, &bytes);
+            v1::AuditEntry& e = group.emplace_back();
+            EXPECT_TRUE(e.ParseFromString(bytes));
+            EXPECT_EQ(e.SerializeAsString(), bytes);  // protobuf's own serialization
+          }
           std::lock_guard<std::mutex> lock(audit_mu_);
-          audit_groups_.push_back(entries);
+          audit_groups_.push_back(std::move(group));
         },
         options);
     ASSERT_TRUE(hub_->Recover({kAgency}).ok());

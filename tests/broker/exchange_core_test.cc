@@ -8,6 +8,7 @@
 #include <mutex>
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "broker/audit_log.h"
 #include "broker/policy_loader.h"
 #include "broker/store.h"
@@ -534,6 +535,131 @@ TEST_F(ExchangeCoreTest, ARedactedDeliveryIsHashedAsDelivered) {
   EXPECT_EQ(entries[0].delivered_sha256(),
             Sha256Of(got[0].envelope().tip_off().SerializeAsString()));
   EXPECT_NE(entries[0].delivered_sha256(), entries[0].payload_sha256());
+}
+
+// An exchange's audit entries are written in wire form, field by field
+// (audit_entry_wire.h): each stored entry must be exactly protobuf's own
+// serialization of the entry it parses to, and carry its kind's fields.
+TEST_F(ExchangeCoreTest, AuditEntriesAreStoredAsProtobufSerializesThem) {
+  struct Sent {
+    v1::Envelope envelope;
+    size_t entries;  // collection + one per addressee
+  };
+  auto check = [&](const Sent& sent) {
+    const v1::Envelope& env = sent.envelope;
+    v1::AuditQuery q;
+    q.set_client_message_id(env.client_message_id());
+    std::vector<v1::AuditEntryRecord> records;
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (records.size() < sent.entries && absl::Now() < deadline) {
+      records.clear();
+      ASSERT_TRUE(core_->audit()
+                      .Query(q,
+                             [&](const v1::AuditEntryRecord& r) {
+                               records.push_back(r);
+                               return true;
+                             })
+                      .ok());
+      if (records.size() < sent.entries) absl::SleepFor(absl::Milliseconds(20));
+    }
+    ASSERT_EQ(records.size(), sent.entries) << env.client_message_id();
+    const std::string payload_sha = Sha256Of(env.tip_off().SerializeAsString());
+    for (const v1::AuditEntryRecord& r : records) {
+      const v1::AuditEntry& e = r.entry();
+      SCOPED_TRACE(absl::StrCat(env.client_message_id(), " entry ", e.index(), " event ",
+                                v1::AuditEvent_Name(e.event())));
+      EXPECT_EQ(r.entry_bytes(), e.SerializeAsString());
+      EXPECT_TRUE(e.has_broker_time());
+      EXPECT_EQ(e.has_sender_time(), env.has_observed_time());
+      if (env.has_observed_time()) {
+        EXPECT_EQ(e.sender_time().SerializeAsString(), env.observed_time().SerializeAsString());
+      }
+      EXPECT_EQ(e.actor_agency_id(), "zs-police");
+      EXPECT_EQ(e.actor_node(), "node1");
+      EXPECT_EQ(e.officer_id(), env.officer_id());
+      EXPECT_FALSE(e.exchange_id().empty());
+      EXPECT_EQ(e.sender_agency_id(), "zs-police");
+      EXPECT_EQ(e.kind(), env.kind());
+      EXPECT_EQ(e.topic(), env.topic());
+      EXPECT_EQ(e.handling_code(), env.handling_code());
+      EXPECT_EQ(e.classification(), env.classification());
+      EXPECT_TRUE(e.has_grading());
+      EXPECT_EQ(e.grading().SerializeAsString(), env.grading().SerializeAsString());
+      EXPECT_EQ(e.purpose(), env.purpose());
+      EXPECT_EQ(e.case_ref(), env.case_ref());
+      EXPECT_EQ(e.payload_sha256(), payload_sha);
+      EXPECT_FALSE(e.policy_version().empty());
+      switch (e.event()) {
+        case v1::AUDIT_EVENT_COLLECTION:
+          EXPECT_EQ(e.actor_spiffe_id(), Agency("zs-police").spiffe_id);
+          EXPECT_TRUE(e.recipient_agency_id().empty());
+          EXPECT_TRUE(e.delivered_sha256().empty());
+          EXPECT_EQ(e.rule_ids_size(), 0);
+          break;
+        case v1::AUDIT_EVENT_DISCLOSURE:
+          EXPECT_TRUE(e.actor_spiffe_id().empty());
+          EXPECT_FALSE(e.recipient_agency_id().empty());
+          EXPECT_EQ(e.delivered_sha256().size(), 32u);
+          EXPECT_GT(e.delivery_seq(), 0u);
+          EXPECT_GT(e.rule_ids_size(), 0);
+          break;
+        case v1::AUDIT_EVENT_DENIAL:
+          EXPECT_FALSE(e.recipient_agency_id().empty());
+          EXPECT_TRUE(e.delivered_sha256().empty());
+          EXPECT_EQ(e.delivery_seq(), 0u);
+          EXPECT_GT(e.rule_ids_size(), 0);
+          break;
+        default:
+          ADD_FAILURE() << "unexpected event";
+      }
+    }
+  };
+  // Everything permitted: unredacted disclosures.
+  Sent all{SampleTipOff("shape-all"), 3};
+  all.envelope.add_addressees("zs-customs");
+  all.envelope.add_addressees("zs-msa");
+  all.envelope.set_case_ref("ZS-2025-017");
+  Sent bare{SampleTipOff("shape-bare"), 2};  // no sender time, grading or case
+  bare.envelope.clear_observed_time();
+  bare.envelope.clear_grading();
+  bare.envelope.add_addressees("zs-customs");
+  for (const Sent* s : {&all, &bare}) ASSERT_TRUE(Submit("zs-police", s->envelope).ok());
+  check(all);
+  check(bare);
+
+  // The demo policy: a redacted disclosure (customs never sees the informant),
+  // a denial by a forbid rule (H1 stays with law enforcement) and a denial by
+  // default (not about smuggling: no rule shares it).
+  core_.reset();
+  auto cfg = EmbeddedDefaultConfig();
+  ASSERT_TRUE(cfg.ok());
+  cfg->data_dir = (dir_.path() / "data").string();
+  auto dp = LoadDecisionPoint(*cfg);
+  ASSERT_TRUE(dp.ok()) << dp.status();
+  auto core = ExchangeCore::Open(*cfg, *dp);
+  ASSERT_TRUE(core.ok()) << core.status();
+  core_ = *std::move(core);
+  Sent demo{SampleTipOff("shape-demo"), 3};
+  demo.envelope.add_addressees("zs-customs");
+  demo.envelope.add_addressees("zs-msa");
+  Sent denied{SampleTipOff("shape-denied", "fisheries.licence"), 2};
+  denied.envelope.add_addressees("zs-customs");
+  for (const Sent* s : {&demo, &denied}) ASSERT_TRUE(Submit("zs-police", s->envelope).ok());
+  check(demo);
+  check(denied);
+  v1::AuditQuery q;
+  q.set_client_message_id("shape-denied");
+  q.set_event(v1::AUDIT_EVENT_DENIAL);
+  std::vector<v1::AuditEntry> denials = AuditEntries(q, 1);
+  ASSERT_EQ(denials.size(), 1u);
+  EXPECT_THAT(denials[0].rule_ids(), ElementsAre("default-deny"));
+  q.set_client_message_id("shape-demo");
+  q.set_event(v1::AUDIT_EVENT_DISCLOSURE);
+  std::vector<v1::AuditEntry> redacted = AuditEntries(q, 1);
+  ASSERT_EQ(redacted.size(), 1u);
+  EXPECT_THAT(redacted[0].redacted_fields(), ElementsAre("tip_off.informant"));
+  EXPECT_NE(redacted[0].delivered_sha256(), redacted[0].payload_sha256());
+  EXPECT_GT(redacted[0].reasons_size(), 0);
 }
 
 TEST_F(ExchangeCoreTest, ADataDirOfAnOlderStoreFormatIsRefused) {
