@@ -472,13 +472,15 @@ class ExchangeCore::Impl {
       if (decided[i].decision.permit && decided[i].decision.redact.empty()) holder = i;
     }
     if (holder < decided.size() && !payload.field.empty()) {
+      // The envelope field, its contents written around the payload.
       const size_t cut = static_cast<size_t>(payload.field.data() - env_bytes.data());
-      std::string without;
-      without.reserve(env_bytes.size() - payload.field.size());
-      without.append(env_bytes, 0, cut);
-      without.append(env_bytes, cut + payload.field.size());
-      AppendLengthDelimited(&st->message_head, store::v1::StoredMessage::kEnvelopeFieldNumber,
-                            without);
+      const size_t without = env_bytes.size() - payload.field.size();
+      st->message_head.reserve(16 + without + 64);
+      AppendVarint(&st->message_head,
+                   (uint64_t{store::v1::StoredMessage::kEnvelopeFieldNumber} << 3) | 2);
+      AppendVarint(&st->message_head, without);
+      st->message_head.append(env_bytes, 0, cut);
+      st->message_head.append(env_bytes, cut + payload.field.size());
     } else {
       holder = decided.size();
       AppendLengthDelimited(&st->message_head, store::v1::StoredMessage::kEnvelopeFieldNumber,
@@ -599,8 +601,12 @@ class ExchangeCore::Impl {
                                     r.delivery->wire);
       if (!s.ok()) return FromRocks(s, "deliveries");
     }
-    rocksdb::Status s = batch.Put(store_->cf(Store::kMessages), st.message_key,
-                                  st.message_head + tail.SerializeAsString());
+    // The record is the staged head, then the recipients (no concatenated copy).
+    const std::string tail_bytes = tail.SerializeAsString();
+    const rocksdb::Slice key(st.message_key);
+    const rocksdb::Slice value[] = {st.message_head, tail_bytes};
+    rocksdb::Status s = batch.Put(store_->cf(Store::kMessages), rocksdb::SliceParts(&key, 1),
+                                  rocksdb::SliceParts(value, 2));
     if (s.ok() && !st.expiry_key.empty()) {
       s = batch.Put(store_->cf(Store::kExpiry), st.expiry_key, st.message_key);
     }
