@@ -62,6 +62,18 @@ class ExchangeCoreTest : public ::testing::Test {
     core_.reset();
     Open();
   }
+  // The same data dir under the embedded demo policy instead of permit-all.
+  void ReopenWithDemoPolicy() {
+    core_.reset();
+    auto cfg = EmbeddedDefaultConfig();
+    ASSERT_TRUE(cfg.ok());
+    cfg->data_dir = (dir_.path() / "data").string();
+    auto dp = LoadDecisionPoint(*cfg);
+    ASSERT_TRUE(dp.ok()) << dp.status();
+    auto core = ExchangeCore::Open(*cfg, *dp);
+    ASSERT_TRUE(core.ok()) << core.status();
+    core_ = *std::move(core);
+  }
 
   absl::StatusOr<v1::SubmitResponse> Submit(const std::string& from, v1::Envelope e) {
     std::promise<absl::StatusOr<v1::SubmitResponse>> p;
@@ -510,15 +522,7 @@ TEST_F(ExchangeCoreTest, ThePayloadIsStoredOnce) {
 }
 
 TEST_F(ExchangeCoreTest, ARedactedDeliveryIsHashedAsDelivered) {
-  core_.reset();
-  auto cfg = EmbeddedDefaultConfig();  // the demo policy: customs never sees the informant
-  ASSERT_TRUE(cfg.ok());
-  cfg->data_dir = (dir_.path() / "data").string();
-  auto dp = LoadDecisionPoint(*cfg);
-  ASSERT_TRUE(dp.ok()) << dp.status();
-  auto core = ExchangeCore::Open(*cfg, *dp);
-  ASSERT_TRUE(core.ok()) << core.status();
-  core_ = *std::move(core);
+  ReopenWithDemoPolicy();  // customs never sees the informant
   v1::Envelope e = SampleTipOff("redacted");
   e.add_addressees("zs-customs");
   ASSERT_TRUE(Submit("zs-police", e).ok());
@@ -630,15 +634,7 @@ TEST_F(ExchangeCoreTest, AuditEntriesAreStoredAsProtobufSerializesThem) {
   // The demo policy: a redacted disclosure (customs never sees the informant),
   // a denial by a forbid rule (H1 stays with law enforcement) and a denial by
   // default (not about smuggling: no rule shares it).
-  core_.reset();
-  auto cfg = EmbeddedDefaultConfig();
-  ASSERT_TRUE(cfg.ok());
-  cfg->data_dir = (dir_.path() / "data").string();
-  auto dp = LoadDecisionPoint(*cfg);
-  ASSERT_TRUE(dp.ok()) << dp.status();
-  auto core = ExchangeCore::Open(*cfg, *dp);
-  ASSERT_TRUE(core.ok()) << core.status();
-  core_ = *std::move(core);
+  ReopenWithDemoPolicy();
   Sent demo{SampleTipOff("shape-demo"), 3};
   demo.envelope.add_addressees("zs-customs");
   demo.envelope.add_addressees("zs-msa");
