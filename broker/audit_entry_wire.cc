@@ -8,9 +8,12 @@ namespace corridor::broker {
 using google::protobuf::internal::WireFormatLite;
 
 void EntryWriter::Message(int field, const google::protobuf::MessageLite& m) const {
+  const size_t size = m.ByteSizeLong();
   AppendVarint(out_, (static_cast<uint64_t>(field) << 3) | 2);
-  AppendVarint(out_, m.ByteSizeLong());
-  m.AppendPartialToString(out_);
+  AppendVarint(out_, size);
+  const size_t at = out_->size();
+  out_->resize(at + size);
+  m.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out_->data() + at));
 }
 
 size_t SerializedSize(const PreparedEntry& e, uint64_t index) {
@@ -76,8 +79,13 @@ bool ReadEntryFacts(std::string_view bytes, EntryFacts* facts) {
   *facts = EntryFacts();
   google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
                                             static_cast<int>(bytes.size()));
+  int previous = 0;
   while (const uint32_t tag = in.ReadTag()) {
     const int field = WireFormatLite::GetTagFieldNumber(tag);
+    // protobuf writes fields in number order: bytes out of order are no
+    // serialization of an entry (say, a PreparedEntry's seq_at misplaced).
+    if (field < previous) return false;
+    previous = field;
     const bool delimited =
         WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
     bool ok = true;

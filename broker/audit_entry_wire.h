@@ -21,7 +21,9 @@ namespace corridor::broker {
 
 // An audit entry as protobuf serializes it, less the two fields only the
 // committer knows: index (field 1) and delivery_seq (field 21). `bytes` holds
-// fields 2..20 up to `seq_at`, then fields 22 and on; AuditLog::Append writes
+// fields 2..20 up to `seq_at`, then fields 22 and on (`seq_at` must be set
+// even when delivery_seq stays 0; the log refuses an entry whose fields come
+// out of order); AuditLog::Append writes
 // index first and delivery_seq (when not 0) at `seq_at`, so the stored bytes
 // are exactly the serialization of the AuditEntry the fields describe.
 struct PreparedEntry {
@@ -76,7 +78,10 @@ struct EntryFacts {
   std::string_view case_ref;
 };
 
-// False when `bytes` is not a well-formed message.
+// False when `bytes` is not a well-formed message with its fields in number
+// order (as protobuf serializes). For the broker's own bytes only: it is not
+// a validator of untrusted input (a literal 0 tag after a well-formed
+// submessage reads as the end).
 bool ReadEntryFacts(std::string_view bytes, EntryFacts* facts);
 
 }  // namespace corridor::broker

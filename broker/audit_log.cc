@@ -477,7 +477,7 @@ void AuditLog::Added(size_t at, uint64_t index, rocksdb::WriteBatch& batch) {
   const std::string_view bytes = std::string_view(value_).substr(at);
   EntryFacts facts;
   if (!ReadEntryFacts(bytes, &facts)) {
-    std::fprintf(stderr, "audit entry %llu: its own serialization does not read back\n",
+    std::fprintf(stderr, "audit entry %llu: its serialization does not read back in field order\n",
                  static_cast<unsigned long long>(index));
     std::abort();
   }
@@ -503,7 +503,7 @@ void AuditLog::Append(std::vector<v1::AuditEntry>& entries, rocksdb::WriteBatch&
   }
 }
 
-void AuditLog::Append(std::vector<PreparedEntry>& entries, rocksdb::WriteBatch& batch) {
+void AuditLog::Append(const std::vector<PreparedEntry>& entries, rocksdb::WriteBatch& batch) {
   for (const PreparedEntry& e : entries) {
     const uint64_t index = NextIndex(batch);
     AppendVarint(&value_, SerializedSize(e, index));

@@ -84,7 +84,7 @@ class AuditLog {
   // The same for entries built in wire form (an exchange's, the hub's acks):
   // each is stored as `bytes` with index and delivery_seq written in their
   // places, which is exactly protobuf's serialization of the entry.
-  void Append(std::vector<PreparedEntry>& entries, rocksdb::WriteBatch& batch);
+  void Append(const std::vector<PreparedEntry>& entries, rocksdb::WriteBatch& batch);
   // Committer thread, once per batch before the write (required after any
   // Append): stages the batch's entries, tiles, posting lists, the frontier
   // and, when due, a signed checkpoint of the tree as it will be after this

@@ -12,14 +12,31 @@
 // string of up to 3 bytes, every continuation of every partial sequence, and
 // random mixed text); only the speed differs. protobuf 22 and later made the
 // same change upstream (utf8_range).
+//
+// Two differences, both harmless: protobuf's own accepts everything until its
+// module initializer has run (static initialization), this one validates from
+// the start; and a program linking libprotobuf statically cannot link this
+// file (a duplicate definition: a link error, not a silent fallback).
+#include "common/protobuf_utf8.h"
+
 #include <string_view>
 
 #include "common/utf8.h"
 #include "google/protobuf/stubs/common.h"
 
+namespace corridor {
+namespace {
+thread_local uint64_t checks = 0;  // an executable's TLS: one increment, no sharing
+}  // namespace
+
+uint64_t ProtobufUtf8ChecksOnThisThread() { return checks; }
+
+}  // namespace corridor
+
 namespace google::protobuf::internal {
 
 bool IsStructurallyValidUTF8(const char* buf, int len) {
+  ++corridor::checks;
   if (len < 0) return false;
   return corridor::IsValidUtf8(std::string_view(buf, static_cast<size_t>(len)));
 }

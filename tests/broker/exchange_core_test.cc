@@ -627,9 +627,19 @@ TEST_F(ExchangeCoreTest, AuditEntriesAreStoredAsProtobufSerializesThem) {
   bare.envelope.clear_observed_time();
   bare.envelope.clear_grading();
   bare.envelope.add_addressees("zs-customs");
-  for (const Sent* s : {&all, &bare}) ASSERT_TRUE(Submit("zs-police", s->envelope).ok());
+  // Fields long enough for two-byte lengths; a non-ASCII case ref.
+  Sent wide{SampleTipOff("shape-wide"), 2};
+  wide.envelope.set_purpose(std::string(200, 'p'));
+  wide.envelope.set_officer_id(std::string(128, 'o'));            // the longest allowed
+  std::string case_ref = "\xe4\xb8\xad\xe5\xb1\xb1-";             // 中山-
+  while (case_ref.size() + 3 <= 128) case_ref += "\xe6\xa1\x88";  // 案
+  case_ref.resize(128, '7');
+  wide.envelope.set_case_ref(case_ref);
+  wide.envelope.add_addressees("zs-customs");
+  for (const Sent* s : {&all, &bare, &wide}) ASSERT_TRUE(Submit("zs-police", s->envelope).ok());
   check(all);
   check(bare);
+  check(wide);
 
   // The demo policy: a redacted disclosure (customs never sees the informant),
   // a denial by a forbid rule (H1 stays with law enforcement) and a denial by

@@ -12,7 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "common/protobuf_utf8.h"
 #include "google/protobuf/stubs/common.h"
+#include "google/protobuf/wrappers.pb.h"
 #include "gtest/gtest.h"
 
 namespace corridor {
@@ -57,6 +59,17 @@ TEST_F(Utf8, ProtobufsCallsReachThisValidator) {
   EXPECT_EQ(bound, reinterpret_cast<void*>(static_cast<Validator>(
                        &google::protobuf::internal::IsStructurallyValidUTF8)));
   EXPECT_NE(bound, reinterpret_cast<void*>(original_)) << "protobuf's own scanner is still in use";
+  // And libprotobuf's own code calls it (not bound inside the library, as a
+  // -Bsymbolic build would be): StringValue's code is compiled into
+  // libprotobuf, its parse and serialize checks are libprotobuf's.
+  google::protobuf::StringValue v;
+  v.set_value("\xe8\x88\xb9\xe5\x8f\xaa");
+  uint64_t before = ProtobufUtf8ChecksOnThisThread();
+  const std::string bytes = v.SerializeAsString();
+  EXPECT_GT(ProtobufUtf8ChecksOnThisThread(), before) << "serialize did not call it";
+  before = ProtobufUtf8ChecksOnThisThread();
+  ASSERT_TRUE(v.ParseFromString(bytes));
+  EXPECT_GT(ProtobufUtf8ChecksOnThisThread(), before) << "parse did not call it";
 }
 
 TEST_F(Utf8, NamedCases) {
