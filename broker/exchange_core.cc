@@ -47,44 +47,29 @@ std::string Sha256(std::string_view bytes) {
   return std::string(audit::internal::AsView(audit::internal::Sha256({bytes})));
 }
 
-// The "what" and "why" of an envelope, common to its collection, disclosure and
-// denial entries.
-v1::AuditEntry EntryAbout(const v1::Envelope& e, v1::AuditEvent event) {
-  v1::AuditEntry a;
-  a.set_event(event);
-  *a.mutable_broker_time() = e.broker_time();
-  if (e.has_observed_time()) *a.mutable_sender_time() = e.observed_time();
-  a.set_exchange_id(e.exchange_id());
-  a.set_client_message_id(e.client_message_id());
-  a.set_sender_agency_id(e.sender().agency_id());
-  a.set_kind(e.kind());
-  a.set_topic(e.topic());
-  a.set_handling_code(e.handling_code());
-  a.set_classification(e.classification());
-  *a.mutable_grading() = e.grading();
-  a.set_purpose(e.purpose());
-  a.set_case_ref(e.case_ref());
-  return a;
-}
-
 // Runs of fields every audit entry about an exchange shares (its collection,
-// disclosures and denials), serialized once per exchange.
+// disclosures and denials, serialized once per exchange; and its erasure).
 struct EntryParts {
-  std::string times_actor;   // fields 3..7: broker and sender time, actor, officer
+  std::string times_actor;   // fields 3..7: broker and sender time; actor, officer if any
   std::string about;         // fields 10..17: exchange, message, sender, kind … grading
   std::string purpose_case;  // fields 22..23: purpose, case ref
   size_t size() const { return times_actor.size() + about.size() + purpose_case.size(); }
 };
 
-EntryParts SharedEntryParts(const v1::Envelope& e, const PeerIdentity& peer) {
+// `actor` is the sending node (with the envelope's officer); none for what the
+// broker does on its own (erasure).
+EntryParts SharedEntryParts(const v1::Envelope& e, const google::protobuf::Timestamp& broker_time,
+                            const PeerIdentity* actor) {
   using E = v1::AuditEntry;
   EntryParts p;
   const EntryWriter a(&p.times_actor);
-  a.Message(E::kBrokerTimeFieldNumber, e.broker_time());
+  a.Message(E::kBrokerTimeFieldNumber, broker_time);
   if (e.has_observed_time()) a.Message(E::kSenderTimeFieldNumber, e.observed_time());
-  a.String(E::kActorAgencyIdFieldNumber, peer.agency_id);
-  a.String(E::kActorNodeFieldNumber, peer.node);
-  a.String(E::kOfficerIdFieldNumber, e.officer_id());
+  if (actor != nullptr) {
+    a.String(E::kActorAgencyIdFieldNumber, actor->agency_id);
+    a.String(E::kActorNodeFieldNumber, actor->node);
+    a.String(E::kOfficerIdFieldNumber, e.officer_id());
+  }
   const EntryWriter b(&p.about);
   b.String(E::kExchangeIdFieldNumber, e.exchange_id());
   b.String(E::kClientMessageIdFieldNumber, e.client_message_id());
@@ -455,7 +440,7 @@ class ExchangeCore::Impl {
     // The audit entries are built in wire form (audit_entry_wire.h): the runs
     // of fields the collection, disclosure and denial entries share are
     // serialized once here.
-    const EntryParts parts = SharedEntryParts(env, peer);
+    const EntryParts parts = SharedEntryParts(env, env.broker_time(), &peer);
 
     store::v1::StoredMessage head;
     head.set_policy_version(dp->version());
@@ -697,18 +682,24 @@ class ExchangeCore::Impl {
       stub.set_policy_version(message.policy_version());
       batch.Put(store_->cf(Store::kMessages), message_key, stub.SerializeAsString());
       const v1::Envelope& env = message.envelope();
-      v1::AuditEntry e = EntryAbout(env, v1::AUDIT_EVENT_ERASURE);
-      *e.mutable_broker_time() = ToProto(now);
+      const EntryParts parts = SharedEntryParts(env, ToProto(now), nullptr);
+      PreparedEntry e;
+      const EntryWriter w(&e.bytes);
+      w.Enum(v1::AuditEntry::kEventFieldNumber, v1::AUDIT_EVENT_ERASURE);
+      e.bytes += parts.times_actor;
+      e.bytes += parts.about;
+      e.seq_at = e.bytes.size();
+      e.bytes += parts.purpose_case;
       std::vector<std::string> recipients;
       for (const auto& r : message.recipients()) {
         batch.Delete(store_->cf(Store::kDeliveries), DeliveryKey(r.agency_id(), r.seq()));
         recipients.push_back(absl::StrCat(r.agency_id(), "#", r.seq()));
         agencies.insert(r.agency_id());
       }
-      e.set_detail(absl::StrCat("expired at ", TimeUtil::ToString(env.expires_at()),
-                                "; erased message and deliveries ",
-                                absl::StrJoin(recipients, ", ")));
-      std::vector<v1::AuditEntry> entries{std::move(e)};
+      w.String(v1::AuditEntry::kDetailFieldNumber,
+               absl::StrCat("expired at ", TimeUtil::ToString(env.expires_at()),
+                            "; erased message and deliveries ", absl::StrJoin(recipients, ", ")));
+      const std::vector<PreparedEntry> entries{std::move(e)};
       audit_->Append(entries, batch);
     }
     // The newest stored delivery may be gone now: its seq must not be handed

@@ -379,6 +379,15 @@ TEST_F(ExchangeCoreTest, ExpiredMessagesAreErasedAndNeverDelivered) {
   ASSERT_EQ(erased.size(), 1u);
   EXPECT_EQ(erased[0].client_message_id(), "short-lived");
   EXPECT_THAT(erased[0].detail(), HasSubstr("zs-customs#1"));
+  // What the envelope says, as on its other entries; the broker, not an agency, acted.
+  EXPECT_EQ(erased[0].topic(), e.topic());
+  EXPECT_EQ(erased[0].purpose(), e.purpose());
+  EXPECT_EQ(erased[0].sender_agency_id(), "zs-police");
+  EXPECT_TRUE(erased[0].has_grading());
+  EXPECT_TRUE(erased[0].has_sender_time());
+  EXPECT_TRUE(erased[0].has_broker_time());
+  EXPECT_TRUE(erased[0].actor_agency_id().empty());
+  EXPECT_TRUE(erased[0].officer_id().empty());
   // The offline agency connects: only the message that has not expired arrives.
   auto a = Attach("zs-customs", Params("ops"));
   auto got = a.sink->WaitFor(1);
