@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "broker/audit/internal/crypto_util.h"
 #include "common/status_macros.h"
+#include "common/utf8.h"
 
 namespace corridor::broker::audit {
 namespace {
@@ -61,7 +62,7 @@ std::optional<std::string> LineProblem(std::string_view line) {
   for (char c : line) {
     if (static_cast<uint8_t>(c) < 0x20 || c == 0x7F) return "control character";
   }
-  if (!internal::IsValidUtf8(line)) return "not valid UTF-8";
+  if (!corridor::IsValidUtf8(line)) return "not valid UTF-8";
   return std::nullopt;
 }
 

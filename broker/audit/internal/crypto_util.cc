@@ -6,7 +6,6 @@
 #include <cstdlib>
 #include <memory>
 
-#include "common/utf8.h"
 
 namespace corridor::broker::audit::internal {
 namespace {
@@ -154,8 +153,6 @@ std::string HexEncode(std::string_view bytes) {
   }
   return out;
 }
-
-bool IsValidUtf8(std::string_view text) { return corridor::IsValidUtf8(text); }
 
 bool IsValidKeyName(std::string_view name) {
   if (name.empty()) return false;

@@ -33,8 +33,6 @@ std::optional<std::string> Base64Decode(std::string_view text);
 // Lower-case hex of `bytes`.
 std::string HexEncode(std::string_view bytes);
 
-// True if `text` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
-bool IsValidUtf8(std::string_view text);
 // True if `name` is a valid signed-note key name: non-empty, valid UTF-8, no Unicode
 // space (White_Space property), no '+', and no control character.
 bool IsValidKeyName(std::string_view name);
