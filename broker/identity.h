@@ -29,7 +29,7 @@ struct PeerIdentity {
   std::string node;       // kAgency: the node; other roles: the name
 };
 
-// Parses a SPIFFE id of one of the shapes of DESIGN.md:
+// Parses a SPIFFE id of one of the four shapes (grammar: docs/identity.md):
 //   spiffe://<td>/agency/<agency-id>/<node>, spiffe://<td>/auditor/<name>,
 //   spiffe://<td>/admin/<name>, spiffe://<td>/broker/<name>.
 // Returns UNAUTHENTICATED (with the reason) when the id is malformed, of another

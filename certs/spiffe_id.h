@@ -1,4 +1,4 @@
-// SPIFFE ids of Corridor (see DESIGN.md, "Identity and trust"): build them,
+// SPIFFE ids of Corridor (docs/identity.md, "SPIFFE ids"): build them,
 // parse them, and check that one names a node of a given trust domain.
 //
 // Corridor uses exactly four shapes, all under one trust domain:
