@@ -14,6 +14,7 @@
 #include "agency_adapters/cli/common.h"
 #include "broker/audit/checkpoint.h"
 #include "broker/audit/merkle.h"
+#include "broker/validation.h"
 #include "corridor/v1/exchange.pb.h"
 #include "google/protobuf/util/time_util.h"
 #include "tests/fuzz/fuzz_support.h"
@@ -137,9 +138,22 @@ std::vector<std::pair<std::string, v1::Envelope>> Refused() {
   e.set_kind(v1::MESSAGE_KIND_CASE_RECORD);
   out.push_back({"kind_mismatch", e});
   e = PatrolReport();
-  *e.mutable_patrol_report()->mutable_track(1)->mutable_time() = At(-86400);
-  out.push_back({"future_track_time", e});
+  e.mutable_patrol_report()->mutable_track(1)->mutable_time()->set_nanos(-1);
+  out.push_back({"bad_track_time", e});
   return out;
+}
+
+// The seeds say what they are: the valid ones pass ValidateEnvelope at the
+// fuzz clock and peer, the refused ones do not.
+void Expect(const std::string& name, const v1::Envelope& env, bool valid) {
+  const absl::Status s = corridor::broker::ValidateEnvelope(
+      env, corridor::fuzz::FuzzPeer(), corridor::fuzz::DemoRegistry(),
+      corridor::broker::EnvelopeLimits{}, corridor::fuzz::FuzzNow());
+  if (s.ok() != valid) {
+    std::fprintf(stderr, "seed %s: expected %s, got %s\n", name.c_str(),
+                 valid ? "valid" : "refused", s.ToString().c_str());
+    std::exit(1);
+  }
 }
 
 std::string Bytes(const google::protobuf::Message& m) {
@@ -155,11 +169,13 @@ void SubmitSeeds() {
       {"case_record", CaseRecord()},
       {"patrol_report", PatrolReport()}};
   for (const auto& [name, env] : valid) {
+    Expect(name, env, true);
     v1::SubmitRequest r;
     *r.mutable_envelope() = env;
     Write("submit_request", name + ".bin", Bytes(r));
   }
   for (const auto& [name, env] : Refused()) {
+    Expect(name, env, false);
     v1::SubmitRequest r;
     *r.mutable_envelope() = env;
     Write("submit_request", name + ".bin", Bytes(r));

@@ -15,6 +15,7 @@
 #include "broker/validation.h"
 #include "corridor/v1/exchange.pb.h"
 #include "grpc/grpc.h"
+#include "grpcpp/impl/codegen/proto_utils.h"
 #include "grpcpp/impl/grpc_library.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/proto_buffer_reader.h"
