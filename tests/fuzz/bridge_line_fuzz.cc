@@ -17,6 +17,7 @@
 #include "tests/fuzz/fuzz_support.h"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  corridor::fuzz::QuietProtobufLogs();
   (void)corridor::fuzz::DemoRegistry();
   return 0;
 }

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "google/protobuf/stubs/logging.h"
 #include "broker/config.h"
 #include "broker/identity.h"
 #include "policy/registry.h"
@@ -52,5 +53,9 @@ inline const broker::PeerIdentity& FuzzPeer() {
 // key name (and log origin) "zs-broker".
 inline std::string CheckpointKeySeed() { return std::string(32, '\x2a'); }
 inline constexpr const char* kCheckpointOrigin = "zs-broker";
+
+// Drops libprotobuf's log lines ("String field ... contains invalid UTF-8"),
+// which would otherwise be most of a run's output and time.
+inline void QuietProtobufLogs() { google::protobuf::SetLogHandler(nullptr); }
 
 }  // namespace corridor::fuzz

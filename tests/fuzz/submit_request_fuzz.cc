@@ -46,6 +46,7 @@ void CheckEnvelope(const corridor::v1::Envelope& env) {
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  corridor::fuzz::QuietProtobufLogs();
   static grpc::internal::GrpcLibraryInitializer init;
   grpc_init();
   (void)corridor::fuzz::DemoRegistry();

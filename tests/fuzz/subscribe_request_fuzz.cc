@@ -20,8 +20,10 @@
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/proto_buffer_reader.h"
 #include "grpcpp/support/slice.h"
+#include "tests/fuzz/fuzz_support.h"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  corridor::fuzz::QuietProtobufLogs();
   static grpc::internal::GrpcLibraryInitializer init;
   grpc_init();
   return 0;
