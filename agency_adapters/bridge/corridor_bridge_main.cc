@@ -24,6 +24,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "agency_adapters/bridge/bridge_input.h"
 #include "agency_adapters/cli/common.h"
 #include "agency_adapters/client/agency_client.h"
 #include "common/long_running.h"
@@ -90,13 +91,13 @@ int RunSubmit(corridor::AgencyClient& client, const std::string& in_path, size_t
   };
   while (std::getline(*in, text)) {
     ++line_no;
-    if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
-    v1::Envelope env;
-    if (auto s = corridor::cli::FromJson(text, &env); !s.ok()) {
-      pending.push_back({line_no, s});
+    auto env = corridor::bridge::ParseEnvelopeLine(text);
+    if (!env.ok()) {
+      pending.push_back({line_no, env.status()});
       continue;
     }
-    batch.push_back(std::move(env));
+    if (!env->has_value()) continue;  // a blank line
+    batch.push_back(std::move(**env));
     pending.push_back({line_no, absl::OkStatus()});
     if (batch.size() >= 4 * window) flush();
   }

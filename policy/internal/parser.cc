@@ -129,7 +129,10 @@ class Lexer {
         int64_t v = 0;
         size_t digits = 0;
         while (i < w.size() && std::isdigit(static_cast<unsigned char>(w[i]))) {
-          if (v > 1000000000) ok = false;
+          if (v > 1000000000) {  // not a duration; stop before v overflows
+            ok = false;
+            break;
+          }
           v = v * 10 + (w[i] - '0');
           ++i;
           ++digits;

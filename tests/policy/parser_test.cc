@@ -138,6 +138,18 @@ TEST(PolicyParserTest, DurationsNumbersAndWords) {
   EXPECT_TRUE(b.ok()) << b.status();
 }
 
+// Found by policy_parser_fuzz under UBSan: reading a duration with more digits
+// than an int64 holds overflowed (undefined behaviour) before the word was
+// judged not a duration. It is still not a duration, and is refused as the
+// identifier it is; the seed corpus holds the same input
+// (duration_overflow_error.policy), so the fuzz build checks it with UBSan.
+TEST(PolicyParserTest, OverlongDurationIsAWordNotAnOverflow) {
+  const std::string msg =
+      Error("permit p (on tip_off) when { message.age < 22222222222222222222222h } because \"x\";");
+  EXPECT_THAT(msg, HasSubstr("test.policy:1:"));
+  EXPECT_THAT(msg, HasSubstr("22222222222222222222222h"));
+}
+
 // The fuzzer's seed corpus: files named *error* are refused, the others load.
 TEST(PolicyParserTest, FuzzSeedCorpusLoadsOrFailsAsNamed) {
   const auto dir = corridor::policy::testing::SourceDir() / "policy/fuzz/corpus";
