@@ -231,8 +231,7 @@ v1::AuditEntryRecord RecordOf(uint64_t index, std::string_view bytes) {
   if (!r.mutable_entry()->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     r.Clear();
     r.mutable_entry()->set_index(index);
-    std::optional<std::string> field =
-        FindInvalidUtf8Field(*v1::AuditEntry::descriptor(), bytes);
+    std::optional<std::string> field = FindInvalidUtf8Field(*v1::AuditEntry::descriptor(), bytes);
     r.set_unreadable(field ? absl::StrCat(*field, ": not valid UTF-8")
                            : std::string("not a corridor.v1.AuditEntry"));
   }

@@ -41,7 +41,8 @@ absl::Status CheckUtf8(const YAML::Node& node, const std::string& path) {
         return absl::InvalidArgumentError(
             absl::StrCat(path.empty() ? "config" : path, ": a key is not valid UTF-8"));
       }
-      CORRIDOR_RETURN_IF_ERROR(CheckUtf8(kv.second, path.empty() ? key : absl::StrCat(path, ".", key)));
+      CORRIDOR_RETURN_IF_ERROR(
+          CheckUtf8(kv.second, path.empty() ? key : absl::StrCat(path, ".", key)));
     }
   }
   return absl::OkStatus();

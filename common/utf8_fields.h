@@ -35,8 +35,7 @@ namespace corridor {
 // format at all: then the message is malformed for another reason. Fields the
 // descriptor does not know are not looked at.
 std::optional<std::string> FindInvalidUtf8Field(const google::protobuf::Descriptor& type,
-                                                std::string_view bytes,
-                                                std::string_view root = {});
+                                                std::string_view bytes, std::string_view root = {});
 
 // The varint field `number` at the top level of the message serialized in
 // `bytes` (the last occurrence, as a parser would keep it), read without

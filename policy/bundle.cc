@@ -172,8 +172,7 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Load(std::vector<SourceFile> files
   // else (a comment, say): policy text must be UTF-8 throughout.
   for (uint32_t i = 0; i < program->sources.size() && !diag.has_errors(); ++i) {
     if (auto at = FirstInvalidUtf8(program->sources.text(i))) {
-      diag.Error({i, static_cast<uint32_t>(*at), 1},
-                 "not valid UTF-8 (policy text must be UTF-8)");
+      diag.Error({i, static_cast<uint32_t>(*at), 1}, "not valid UTF-8 (policy text must be UTF-8)");
     }
   }
   if (!diag.has_errors()) internal::Compile(asts, *registry, program.get(), &diag);

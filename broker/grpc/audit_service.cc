@@ -10,10 +10,10 @@
 #include "broker/grpc/request_parsing.h"
 #include "broker/grpc/status_conversion.h"
 #include "common/utf8_fields.h"
+#include "google/protobuf/util/json_util.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/proto_buffer_reader.h"
 #include "grpcpp/support/proto_buffer_writer.h"
-#include "google/protobuf/util/json_util.h"
 
 namespace corridor::broker::grpc_transport {
 namespace {

@@ -23,9 +23,9 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   }
   if (encoded <= kMaxEncodedStatusMessage) return grpc::Status(code, std::string(message));
   const std::string_view kept = Utf8Prefix(message, cut);
-  return grpc::Status(code, absl::StrCat(absl::string_view(kept.data(), kept.size()),
-                                         "\xE2\x80\xA6 (message cut: ", message.size(),
-                                         " bytes in all)"));
+  return grpc::Status(
+      code, absl::StrCat(absl::string_view(kept.data(), kept.size()),
+                         "\xE2\x80\xA6 (message cut: ", message.size(), " bytes in all)"));
 }
 
 absl::Status FromGrpcStatus(const grpc::Status& status) {

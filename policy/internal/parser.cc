@@ -334,7 +334,10 @@ class Parser {
 
   std::string Found() const {
     if (tok_.kind == Tok::kEnd) return "end of file";
-    return absl::StrCat("'", ScrubUtf8(Utf8Truncated(std::string_view(tok_.text.data(), tok_.text.size()), kMaxQuotedToken)), "'");
+    return absl::StrCat("'",
+                        ScrubUtf8(Utf8Truncated(
+                            std::string_view(tok_.text.data(), tok_.text.size()), kMaxQuotedToken)),
+                        "'");
   }
 
   [[noreturn]] void Fail(absl::string_view what) {

@@ -46,14 +46,14 @@ agencies: [{id: a, kind: police}, {id: a, kind: customs}]
 // Config strings reach audit entries and diagnostics (display names, zones,
 // groups, ids): text that is not UTF-8 stops the start, naming where it is.
 TEST(ConfigTest, TextThatIsNotUtf8IsRefusedNamingTheField) {
-  const std::string base = R"(broker: {id: b, listen: 'a:1', data_dir: d, tls: {cert: c, key: k, ca: a}}
+  const std::string base =
+      R"(broker: {id: b, listen: 'a:1', data_dir: d, tls: {cert: c, key: k, ca: a}}
 trust_domain: t
 )";
   EXPECT_THAT(
       ParseConfig(base + "agencies: [{id: a, kind: police, display_name: \"\xD6\xD0\xC9\xBD\"}]\n",
                   "/"),
-      StatusIs(absl::StatusCode::kInvalidArgument,
-               "agencies[0].display_name: not valid UTF-8"));
+      StatusIs(absl::StatusCode::kInvalidArgument, "agencies[0].display_name: not valid UTF-8"));
   EXPECT_THAT(
       ParseConfig(base + "agencies: [{id: a, kind: police, zones: [ok, \"\xFF\"]}]\n", "/"),
       StatusIs(absl::StatusCode::kInvalidArgument, "agencies[0].zones[1]: not valid UTF-8"));

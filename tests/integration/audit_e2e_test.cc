@@ -13,9 +13,9 @@
 #include "broker/audit_entry_wire.h"
 #include "broker/audit_log.h"
 #include "broker/store.h"
-#include "google/protobuf/util/time_util.h"
 #include "corridor/v1/audit.grpc.pb.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/util/time_util.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "tests/integration/broker_fixture.h"
@@ -449,14 +449,15 @@ TEST_F(AuditE2eTest, AnUnreadableEntryIsReportedExportedAndVerifiedNeverStopping
   }
   // corridorctl: query --all prints it (index, why, bytes in hex) and goes on.
   std::string out;
-  const std::vector<std::string> conn = {"--broker", Target(), "--certs-dir", certs_dir_.string(),
-                                         "--as", "auditor"};
+  const std::vector<std::string> conn = {"--broker",          Target(), "--certs-dir",
+                                         certs_dir_.string(), "--as",   "auditor"};
   auto with = [&](std::vector<std::string> args) {
     args.insert(args.begin(), conn.begin(), conn.end());
     return args;
   };
   ASSERT_EQ(Corridorctl(with({"audit", "query", "--all"}), &out), 0) << out;
-  EXPECT_THAT(out, HasSubstr(absl::StrCat("#", bad_index, "  UNREADABLE: reasons[0]: not valid UTF-8")));
+  EXPECT_THAT(out,
+              HasSubstr(absl::StrCat("#", bad_index, "  UNREADABLE: reasons[0]: not valid UTF-8")));
   EXPECT_THAT(out, HasSubstr("b2bbb9b2cfed"));
   EXPECT_THAT(out, HasSubstr("after-bad"));
   // export holds it; verify proves it with the rest.

@@ -258,8 +258,8 @@ TEST_F(PolicyE2eTest, ReloadRefusesBecauseTextThatIsNotUtf8AndTheLogStaysReadabl
            "  because \"\xB2\xBB\xB9\xB2\xCF\xED\";\n";  // "不共享" in GBK
   }
   absl::Status refused = Reload();
-  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kInvalidArgument,
-                                HasSubstr("zz-local.policy:2:")));
+  EXPECT_THAT(refused,
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("zz-local.policy:2:")));
   EXPECT_THAT(refused.message(), HasSubstr("'because' text of rule 'gbk-reason'"));
   EXPECT_THAT(refused.message(), HasSubstr("not valid UTF-8"));
   EXPECT_EQ(PolicyVersion(), before);
@@ -308,8 +308,8 @@ TEST_F(PolicyE2eTest, ReloadErrorOnAHugeLineIsShortAndStillInvalidArgument) {
     out << "\" } when { message.topci == \"x\" };\n";  // the error is at the end of the line
   }
   absl::Status refused = Reload();
-  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kInvalidArgument,
-                                HasSubstr("zz-local.policy:1:")));
+  EXPECT_THAT(refused,
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("zz-local.policy:1:")));
   EXPECT_LT(refused.message().size(), 4096u);
   EXPECT_THAT(refused.message(), HasSubstr("topci"));
   EXPECT_THAT(refused.message(), HasSubstr("\xE2\x80\xA6"));  // … where the line was cut
