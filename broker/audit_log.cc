@@ -7,11 +7,14 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "broker/store.h"
 #include "common/status_macros.h"
+#include "common/utf8.h"
+#include "common/utf8_fields.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/time_util.h"
@@ -218,10 +221,19 @@ class EntryCursor {
   std::vector<std::string_view> entries_;  // into it_'s value
 };
 
-absl::StatusOr<v1::AuditEntryRecord> RecordOf(uint64_t index, std::string_view bytes) {
+// The record of entry `index`. Bytes that do not parse as an AuditEntry (a
+// string that is not UTF-8, written before such text was refused where it
+// enters) still make a record: `unreadable` says why, naming the field, the
+// entry holds only its index, and entry_bytes are the stored bytes, whose leaf
+// hash is the tree's. One bad entry never stops a query, a proof or an export.
+v1::AuditEntryRecord RecordOf(uint64_t index, std::string_view bytes) {
   v1::AuditEntryRecord r;
   if (!r.mutable_entry()->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return absl::DataLossError(absl::StrCat("audit entry ", index, " is unreadable"));
+    r.Clear();
+    r.mutable_entry()->set_index(index);
+    std::optional<std::string> field = FindInvalidUtf8Field(*v1::AuditEntry::descriptor(), bytes);
+    r.set_unreadable(field ? absl::StrCat(*field, ": not valid UTF-8")
+                           : std::string("not a corridor.v1.AuditEntry"));
   }
   r.set_entry_bytes(bytes.data(), bytes.size());
   return r;
@@ -497,6 +509,10 @@ void AuditLog::Append(std::vector<v1::AuditEntry>& entries, rocksdb::WriteBatch&
   for (v1::AuditEntry& e : entries) {
     const uint64_t index = NextIndex(batch);
     e.set_index(index);
+    // Text is validated where it enters the broker; an entry that would still
+    // hold invalid UTF-8 (a refused peer's certificate text, say) must not be
+    // stored unparseable: its bad bytes become U+FFFD.
+    ScrubInvalidUtf8Strings(&e);
     // Serialized straight into the batch's value.
     const std::string_view bytes = AppendDeterministic(e, &value_);
     Added(static_cast<size_t>(bytes.data() - value_.data()), index, batch);
@@ -585,6 +601,16 @@ absl::StatusOr<std::optional<uint64_t>> AuditLog::Query(
   if (!v1::AuditEvent_IsValid(q.event())) {
     return absl::InvalidArgumentError("query.event: unknown value");
   }
+  for (const auto& [name, value] :
+       {std::pair<const char*, const std::string*>{"agency_id", &q.agency_id()},
+        {"officer_id", &q.officer_id()},
+        {"exchange_id", &q.exchange_id()},
+        {"client_message_id", &q.client_message_id()},
+        {"case_ref", &q.case_ref()}}) {
+    if (!IsValidUtf8(*value)) {
+      return absl::InvalidArgumentError(absl::StrCat("query.", name, ": not valid UTF-8"));
+    }
+  }
   if (q.has_from_time() && q.has_to_time() && ToTime(q.from_time()) >= ToTime(q.to_time())) {
     return absl::InvalidArgumentError("query.to_time: must be after from_time");
   }
@@ -624,8 +650,9 @@ absl::StatusOr<std::optional<uint64_t>> AuditLog::Query(
   bool stop = false;
   auto visit = [&](uint64_t index) -> absl::Status {
     CORRIDOR_ASSIGN_OR_RETURN(std::string_view bytes, entries.Get(index));
-    CORRIDOR_ASSIGN_OR_RETURN(v1::AuditEntryRecord rec, RecordOf(index, bytes));
-    if (!Matches(q, rec.entry())) return absl::OkStatus();
+    v1::AuditEntryRecord rec = RecordOf(index, bytes);
+    // An unreadable entry's fields cannot be matched: it is reported, never hidden.
+    if (rec.unreadable().empty() && !Matches(q, rec.entry())) return absl::OkStatus();
     if (emitted == limit) {
       next = index;
       stop = true;
@@ -706,7 +733,7 @@ absl::StatusOr<std::optional<uint64_t>> AuditLog::Query(
           scan(GroupPrefix('M', q.client_message_id()), 0, [&](uint64_t i) -> absl::StatusOr<bool> {
             if (i >= lo) candidates.push_back(i);
             CORRIDOR_ASSIGN_OR_RETURN(std::string_view bytes, named.Get(i));
-            CORRIDOR_ASSIGN_OR_RETURN(v1::AuditEntryRecord rec, RecordOf(i, bytes));
+            const v1::AuditEntryRecord rec = RecordOf(i, bytes);
             const std::string& x = rec.entry().exchange_id();
             if (rec.entry().client_message_id() == q.client_message_id() && !x.empty() &&
                 std::find(exchanges.begin(), exchanges.end(), x) == exchanges.end()) {

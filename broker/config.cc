@@ -4,6 +4,8 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "common/utf8.h"
 #include "yaml-cpp/yaml.h"
 
 namespace corridor::broker {
@@ -19,10 +21,38 @@ std::string Resolve(const std::string& p, const std::filesystem::path& base) {
   return (base / path).lexically_normal().string();
 }
 
+// Every key and scalar of the config must be UTF-8: ids, names, zones and
+// groups reach audit entries and diagnostics. INVALID_ARGUMENT naming the
+// first that is not ("agencies[2].display_name: not valid UTF-8").
+absl::Status CheckUtf8(const YAML::Node& node, const std::string& path) {
+  if (node.IsScalar()) {
+    if (!IsValidUtf8(node.Scalar())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path.empty() ? "config" : path, ": not valid UTF-8"));
+    }
+  } else if (node.IsSequence()) {
+    for (size_t i = 0; i < node.size(); ++i) {
+      CORRIDOR_RETURN_IF_ERROR(CheckUtf8(node[i], absl::StrCat(path, "[", i, "]")));
+    }
+  } else if (node.IsMap()) {
+    for (const auto& kv : node) {
+      const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : std::string("?");
+      if (!IsValidUtf8(key)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(path.empty() ? "config" : path, ": a key is not valid UTF-8"));
+      }
+      CORRIDOR_RETURN_IF_ERROR(
+          CheckUtf8(kv.second, path.empty() ? key : absl::StrCat(path, ".", key)));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<BrokerConfig> ParseOrThrow(std::string_view text,
                                           const std::filesystem::path& base) {
   YAML::Node root = YAML::Load(std::string(text));
   if (!root.IsMap()) return absl::InvalidArgumentError("config: must be a YAML map");
+  CORRIDOR_RETURN_IF_ERROR(CheckUtf8(root, ""));
   BrokerConfig cfg;
   const YAML::Node b = root["broker"];
   if (!b || !b.IsMap()) return absl::InvalidArgumentError("broker: required section");

@@ -17,6 +17,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <optional>
+#include <string>
 #include <string_view>
 
 namespace corridor {
@@ -141,6 +143,64 @@ inline bool IsValidUtf8(std::string_view text) {
   }
   if (end - p >= 64) return ValidInQuarters(p, end);
   return Run(p, end, kAccept) == kAccept;
+}
+
+// The offset of the first byte of `text` that is not part of a well-formed
+// character, or nullopt when `text` is valid. For pointing at the error.
+inline std::optional<size_t> FirstInvalidUtf8(std::string_view text) {
+  if (IsValidUtf8(text)) return std::nullopt;
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto b = static_cast<unsigned char>(text[i]);
+    const size_t n = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
+    if (i + n > text.size() || !IsValidUtf8(text.substr(i, n))) return i;
+    i += n;
+  }
+  return std::nullopt;  // not reached: the whole was invalid
+}
+
+// `text` with every byte that is not part of a well-formed character replaced
+// by U+FFFD, one per byte (so a caret counted per character still lines up);
+// a copy of `text` when it is valid. For echoing untrusted text in messages.
+inline std::string ScrubUtf8(std::string_view text) {
+  if (IsValidUtf8(text)) return std::string(text);
+  std::string out;
+  out.reserve(text.size() + 16);
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto b = static_cast<unsigned char>(text[i]);
+    const size_t n = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
+    if (i + n <= text.size() && IsValidUtf8(text.substr(i, n))) {
+      out.append(text.substr(i, n));
+      i += n;
+    } else {
+      out.append("\xEF\xBF\xBD");
+      ++i;
+    }
+  }
+  return out;
+}
+
+// The longest prefix of `text` of at most `max_bytes` that does not end inside
+// a character (it backs up over continuation bytes, at most 3).
+inline std::string_view Utf8Prefix(std::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return text;
+  size_t end = max_bytes;
+  for (int back = 0; back < 3 && end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80;
+       ++back) {
+    --end;
+  }
+  return text.substr(0, end);
+}
+
+// `text` cut to at most `max_bytes` on a character boundary, with "…" (3
+// bytes, included in the limit) when something was cut. For quoting input
+// of any length in an error message.
+inline std::string Utf8Truncated(std::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  std::string out(Utf8Prefix(text, max_bytes > 3 ? max_bytes - 3 : 0));
+  out.append("\xE2\x80\xA6");
+  return out;
 }
 
 }  // namespace corridor

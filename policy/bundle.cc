@@ -9,6 +9,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/utf8.h"
 #include "policy/internal/compiler.h"
 #include "policy/internal/parser.h"
 #include "policy/internal/program.h"
@@ -166,6 +167,13 @@ absl::StatusOr<std::shared_ptr<const Bundle>> Load(std::vector<SourceFile> files
   std::vector<internal::FileAst> asts;
   for (uint32_t i = 0; i < program->sources.size(); ++i) {
     asts.push_back(internal::ParseFile(program->sources, i, &diag));
+  }
+  // Strings were checked as they were read; this finds invalid UTF-8 anywhere
+  // else (a comment, say): policy text must be UTF-8 throughout.
+  for (uint32_t i = 0; i < program->sources.size() && !diag.has_errors(); ++i) {
+    if (auto at = FirstInvalidUtf8(program->sources.text(i))) {
+      diag.Error({i, static_cast<uint32_t>(*at), 1}, "not valid UTF-8 (policy text must be UTF-8)");
+    }
   }
   if (!diag.has_errors()) internal::Compile(asts, *registry, program.get(), &diag);
   if (!diag.has_errors()) internal::CheckAssertions(program.get(), &diag);

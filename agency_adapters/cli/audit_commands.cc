@@ -10,10 +10,12 @@
 #include <thread>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "broker/audit/checkpoint.h"
 #include "broker/audit/merkle.h"
+#include "common/utf8_fields.h"
 #include "corridor/v1/audit.grpc.pb.h"
 #include "google/protobuf/util/time_util.h"
 #include "grpcpp/grpcpp.h"
@@ -87,6 +89,15 @@ std::string FormatEntry(const v1::AuditEntry& e) {
   return line;
 }
 
+// A record as `audit query` and `audit tail` print it: the entry, or, for an
+// entry whose stored bytes do not parse, its index, why, and the bytes in hex.
+std::string FormatRecord(const v1::AuditEntryRecord& r, bool json) {
+  if (r.unreadable().empty()) return json ? ToJson(r.entry()) : FormatEntry(r.entry());
+  if (json) return ToJson(r);  // entry (its index), entryBytes (base64), unreadable
+  return absl::StrCat("#", r.entry().index(), "  UNREADABLE: ", r.unreadable(), "\n    bytes (",
+                      r.entry_bytes().size(), "): ", absl::BytesToHexString(r.entry_bytes()));
+}
+
 absl::Status ParseTimeFlag(const std::string& text, const std::string& flag,
                            google::protobuf::Timestamp* out) {
   if (text.empty()) return absl::OkStatus();
@@ -122,7 +133,8 @@ class Progress {
 
 absl::Status VerifyExport(std::istream& in, const std::string& verifier_key,
                           const std::function<void(uint64_t)>& progress, uint64_t* entries_verified,
-                          bool* complete) {
+                          bool* complete, uint64_t* unreadable) {
+  uint64_t unreadable_entries = 0;
   std::string text;
   uint64_t line_no = 0;
   std::optional<audit::Checkpoint> cp;
@@ -160,10 +172,25 @@ absl::Status VerifyExport(std::istream& in, const std::string& verifier_key,
         return absl::DataLossError(absl::StrCat("line ", line_no, ": entry before checkpoint"));
       const v1::AuditEntryRecord& r = line.record();
       v1::AuditEntry hashed;
-      if (!hashed.ParseFromString(r.entry_bytes())) {
-        return absl::DataLossError(absl::StrCat("line ", line_no, ": entry bytes do not parse"));
+      const bool readable = hashed.ParseFromString(r.entry_bytes());
+      uint64_t index = hashed.index();
+      if (!readable) {
+        // Reported by the broker as unreadable: its proof is for the index the
+        // record names (the proof binds bytes to that leaf), which its bytes
+        // must hold too when they can be read that far.
+        if (r.unreadable().empty()) {
+          return absl::DataLossError(absl::StrCat(
+              "line ", line_no, ": entry bytes do not parse and the record does not say so"));
+        }
+        index = r.entry().index();
+        std::optional<uint64_t> stored =
+            ReadTopLevelVarint(r.entry_bytes(), v1::AuditEntry::kIndexFieldNumber);
+        if (stored && *stored != index) {
+          return absl::DataLossError(absl::StrCat("line ", line_no, ": unreadable entry ", index,
+                                                  ": its bytes hold another index"));
+        }
+        ++unreadable_entries;
       }
-      const uint64_t index = hashed.index();
       if (last_index && index <= *last_index) {
         return absl::DataLossError(
             absl::StrCat("line ", line_no, ": entry ", index, " is out of order or repeated"));
@@ -176,7 +203,8 @@ absl::Status VerifyExport(std::istream& in, const std::string& verifier_key,
                                                 index, ")"));
       }
       last_index = index;
-      if (r.has_entry() && r.entry().SerializeAsString() != hashed.SerializeAsString()) {
+      if (readable && r.has_entry() &&
+          r.entry().SerializeAsString() != hashed.SerializeAsString()) {
         return absl::DataLossError(
             absl::StrCat("line ", line_no, ": entry ", index,
                          ": the readable copy differs from the hashed bytes"));
@@ -216,6 +244,7 @@ absl::Status VerifyExport(std::istream& in, const std::string& verifier_key,
                                             ": entries are missing"));
   }
   if (entries_verified) *entries_verified = entries;
+  if (unreadable) *unreadable = unreadable_entries;
   if (complete) *complete = unfiltered;
   return absl::OkStatus();
 }
@@ -285,14 +314,19 @@ int AuditCommands::Run(const ConnectionFlags& conn, bool json) {
     Progress progress("verified lines");
     uint64_t verified = 0;
     bool complete = false;
+    uint64_t unreadable = 0;
     absl::Status s = VerifyExport(
-        in, vkey, [&](uint64_t n) { progress.Update(n, 0); }, &verified, &complete);
+        in, vkey, [&](uint64_t n) { progress.Update(n, 0); }, &verified, &complete, &unreadable);
     if (!s.ok()) return fail(s, 1);
     if (json) {
-      std::cout << "{\"verified_entries\":" << verified
+      std::cout << "{\"verified_entries\":" << verified << ",\"unreadable_entries\":" << unreadable
                 << ",\"complete\":" << (complete ? "true" : "false") << "}\n";
     } else {
       std::cout << "OK: checkpoint signature valid; " << verified << " entries proven included"
+                << (unreadable > 0 ? absl::StrCat(" (", unreadable,
+                                                  " of them unreadable: their bytes are proven, "
+                                                  "their fields cannot be shown)")
+                                   : std::string())
                 << (complete ? "; the export is complete (no filters)\n"
                              : "; a filtered export: entries its filters left out are not "
                                "accounted for\n");
@@ -344,7 +378,7 @@ int AuditCommands::Run(const ConnectionFlags& conn, bool json) {
       v1::AuditQueryResponse last;
       if (auto s = run_query(q, &records, &last); !s.ok()) return fail(s, 1);
       for (const auto& r : records) {
-        std::cout << (json ? ToJson(r.entry()) : FormatEntry(r.entry())) << "\n";
+        std::cout << FormatRecord(r, json) << "\n";
       }
       if (!last.more_after()) break;
       if (!all_) {
@@ -381,7 +415,7 @@ int AuditCommands::Run(const ConnectionFlags& conn, bool json) {
             r.entry().query().find("start_index") != std::string::npos) {
           continue;  // our own polls
         }
-        std::cout << (json ? ToJson(r.entry()) : FormatEntry(r.entry())) << "\n" << std::flush;
+        std::cout << FormatRecord(r, json) << "\n" << std::flush;
       }
       // Sleep in small steps so Ctrl-C ends the tail promptly.
       for (int slept = 0;

@@ -27,9 +27,15 @@ namespace corridor::cli {
 // null) is told about each verified line.
 // An export without filters must hold every entry below the checkpoint's size
 // (`*complete` = true); a filtered one cannot prove completeness (false).
+// An entry whose bytes do not parse as an AuditEntry (the export marks it
+// `unreadable`) is verified like any other: its leaf hash is over its stored
+// bytes, its index is the one its proof is for (and the one its bytes hold,
+// when they hold one); it is counted in `*entries_verified` and, when
+// `unreadable` is not null, in `*unreadable`.
 absl::Status VerifyExport(std::istream& in, const std::string& verifier_key,
                           const std::function<void(uint64_t lines)>& progress,
-                          uint64_t* entries_verified, bool* complete);
+                          uint64_t* entries_verified, bool* complete,
+                          uint64_t* unreadable = nullptr);
 
 class AuditCommands {
  public:

@@ -7,8 +7,13 @@
 #include "absl/strings/str_cat.h"
 #include "broker/audit_log.h"
 #include "broker/grpc/auth.h"
+#include "broker/grpc/request_parsing.h"
 #include "broker/grpc/status_conversion.h"
+#include "common/utf8_fields.h"
 #include "google/protobuf/util/json_util.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/proto_buffer_reader.h"
+#include "grpcpp/support/proto_buffer_writer.h"
 
 namespace corridor::broker::grpc_transport {
 namespace {
@@ -23,10 +28,11 @@ std::string QueryText(const v1::AuditQuery& q) {
   return json;
 }
 
-// Writes prepared pages one after another. No lock: Start() runs once, before
-// the first write, and each OnWriteDone after the previous write; holding a
-// lock across Finish() would race OnDone's delete.
-class QueryReactor final : public grpc::ServerWriteReactor<v1::AuditQueryResponse> {
+// Writes prepared pages (serialized AuditQueryResponses) one after another.
+// No lock: Start() runs once, before the first write, and each OnWriteDone
+// after the previous write; holding a lock across Finish() would race OnDone's
+// delete.
+class QueryReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   // Takes the pages to send; Finish()es with `status` after the last one.
   void Start(std::deque<v1::AuditQueryResponse> pages, grpc::Status status) {
@@ -45,13 +51,37 @@ class QueryReactor final : public grpc::ServerWriteReactor<v1::AuditQueryRespons
   void Next() {
     if (pages_.empty()) {
       Finish(status_);
-    } else {
-      StartWrite(&pages_.front());
+      return;
     }
+    bool own = false;
+    buf_.Clear();
+    if (!grpc::SerializationTraits<v1::AuditQueryResponse>::Serialize(pages_.front(), &buf_, &own)
+             .ok()) {
+      // Cannot happen: records carry stored bytes as `bytes` and parsed entries.
+      pages_.clear();
+      Finish(grpc::Status(grpc::StatusCode::INTERNAL, "query: could not serialize a page"));
+      return;
+    }
+    StartWrite(&buf_);
   }
   std::deque<v1::AuditQueryResponse> pages_;
+  grpc::ByteBuffer buf_;  // pages_.front(), serialized, for the write in progress
   grpc::Status status_;
 };
+
+// The AuditQuery in `request`, or INVALID_ARGUMENT: naming the filter that is
+// not UTF-8, or saying the bytes are not an AuditQuery at all.
+absl::StatusOr<v1::AuditQuery> ParseQuery(const grpc::ByteBuffer& request) {
+  grpc::ByteBuffer copy = request;  // shares the slices
+  v1::AuditQuery q;
+  if (grpc::SerializationTraits<v1::AuditQuery>::Deserialize(&copy, &q).ok()) return q;
+  // The failure path only: look at the bytes again to say why.
+  if (auto field =
+          FindInvalidUtf8Field(*v1::AuditQuery::descriptor(), BufferBytes(request), "query")) {
+    return absl::InvalidArgumentError(absl::StrCat(*field, ": not valid UTF-8"));
+  }
+  return absl::InvalidArgumentError("request: not a corridor.v1.AuditQuery");
+}
 
 template <typename Fn>
 grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* ctx, ExchangeCore* core,
@@ -76,8 +106,8 @@ grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* ctx, ExchangeCor
 
 }  // namespace
 
-grpc::ServerWriteReactor<v1::AuditQueryResponse>* AuditService::Query(
-    grpc::CallbackServerContext* ctx, const v1::AuditQuery* query) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* AuditService::Query(grpc::CallbackServerContext* ctx,
+                                                                const grpc::ByteBuffer* request) {
   auto* reactor = new QueryReactor();
   auto peer = AuthenticateCall(*ctx, core_);
   if (!peer.ok()) {
@@ -89,7 +119,12 @@ grpc::ServerWriteReactor<v1::AuditQueryResponse>* AuditService::Query(
                                     "the audit log is for auditor certificates only"));
     return reactor;
   }
-  v1::AuditQuery q = *query;
+  absl::StatusOr<v1::AuditQuery> parsed = ParseQuery(*request);
+  if (!parsed.ok()) {
+    reactor->Start({}, ToGrpcStatus(parsed.status()));
+    return reactor;
+  }
+  v1::AuditQuery q = *std::move(parsed);
   ExchangeCore* core = core_;
   PeerIdentity auditor = *peer;
   bool posted = pool_.TryPost([reactor, q, core, auditor] {

@@ -12,12 +12,19 @@
 
 namespace corridor::broker::grpc_transport {
 
-class AuditService final : public v1::Audit::CallbackService {
+// Query is a raw method: it parses the AuditQuery itself, so a filter that is
+// not UTF-8 is answered INVALID_ARGUMENT naming the field (gRPC's typed
+// handler answers any request it cannot parse with UNIMPLEMENTED).
+using AuditServiceBase = v1::Audit::WithRawCallbackMethod_Query<
+    v1::Audit::WithCallbackMethod_GetCheckpoint<v1::Audit::WithCallbackMethod_GetInclusionProof<
+        v1::Audit::WithCallbackMethod_GetConsistencyProof<v1::Audit::Service>>>>;
+
+class AuditService final : public AuditServiceBase {
  public:
   explicit AuditService(ExchangeCore* core) : core_(core), pool_(2, 64) {}
 
-  grpc::ServerWriteReactor<v1::AuditQueryResponse>* Query(grpc::CallbackServerContext* ctx,
-                                                          const v1::AuditQuery* query) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Query(grpc::CallbackServerContext* ctx,
+                                                    const grpc::ByteBuffer* request) override;
   grpc::ServerUnaryReactor* GetCheckpoint(grpc::CallbackServerContext* ctx,
                                           const v1::CheckpointRequest* request,
                                           v1::SignedCheckpoint* response) override;

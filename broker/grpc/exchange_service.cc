@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "broker/grpc/auth.h"
+#include "broker/grpc/request_parsing.h"
 #include "broker/grpc/status_conversion.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/wire_format_lite.h"
@@ -47,13 +48,30 @@ class SubmitStreamReactor final
     // end the stream with INVALID_ARGUMENT: gRPC's typed reader reports a
     // failed parse as the end of the stream, and the stream closed OK.
     request_.Clear();
-    if (!grpc::SerializationTraits<v1::SubmitRequest>::Deserialize(&read_buf_, &request_).ok()) {
-      std::unique_lock<std::mutex> lock(mu_);
-      reads_done_ = true;
-      refused_ = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                              "request: not a corridor.v1.SubmitRequest");
-      MaybeFinishLocked(lock);
-      return;
+    refused_envelopes_.clear();
+    // What SerializationTraits::Deserialize does, less its Clear() of the
+    // buffer before the failure path below could read it again.
+    bool parsed;
+    {
+      grpc::ProtoBufferReader reader(&read_buf_);
+      parsed = reader.status().ok() && request_.ParseFromZeroCopyStream(&reader);
+    }
+    std::optional<SalvagedSubmitRequest> salvaged;
+    // An envelope with a string that is not UTF-8 is answered on its own
+    // (naming the field) and the stream goes on; other bytes end it.
+    if (!parsed) salvaged = SalvageSubmitRequest(BufferBytes(read_buf_));
+    read_buf_.Clear();
+    if (!parsed) {
+      if (!salvaged) {
+        std::unique_lock<std::mutex> lock(mu_);
+        reads_done_ = true;
+        refused_ = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                "request: not a corridor.v1.SubmitRequest");
+        MaybeFinishLocked(lock);
+        return;
+      }
+      request_ = std::move(salvaged->request);
+      refused_envelopes_ = std::move(salvaged->refused);
     }
     // Each envelope of the request is a submission of its own, in order.
     const size_t count = 1 + static_cast<size_t>(request_.more_size());
@@ -81,6 +99,12 @@ class SubmitStreamReactor final
       std::string client_id = env->client_message_id();
       if (!present) {
         Complete(index, client_id, absl::InvalidArgumentError("envelope: required"));
+        continue;
+      }
+      if (!refused_envelopes_.empty() && refused_envelopes_.front().position == i) {
+        RefusedEnvelope& r = refused_envelopes_.front();
+        Complete(index, r.client_message_id, std::move(r.status));
+        refused_envelopes_.erase(refused_envelopes_.begin());
         continue;
       }
       core_->Submit(peer_, std::move(*env),
@@ -184,6 +208,7 @@ class SubmitStreamReactor final
   const PeerIdentity peer_;
   grpc::ByteBuffer read_buf_;  // owned by the read in progress, like the next one
   v1::SubmitRequest request_;
+  std::vector<RefusedEnvelope> refused_envelopes_;  // request_'s, when it was salvaged
   std::mutex mu_;
   std::optional<grpc::Status> refused_;  // a request that was not a SubmitRequest
   grpc::ByteBuffer write_buf_;           // out_, serialized for the write in progress
@@ -491,8 +516,18 @@ grpc::ServerUnaryReactor* ExchangeService::Submit(grpc::CallbackServerContext* c
   grpc::ByteBuffer copy = *request_bytes;  // shares the slices
   v1::SubmitRequest request;
   if (!grpc::SerializationTraits<v1::SubmitRequest>::Deserialize(&copy, &request).ok()) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 "request: not a corridor.v1.SubmitRequest"));
+    // A string that is not UTF-8 is named; other bytes are not a request.
+    std::optional<SalvagedSubmitRequest> salvaged =
+        SalvageSubmitRequest(BufferBytes(*request_bytes));
+    if (!salvaged) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                   "request: not a corridor.v1.SubmitRequest"));
+    } else if (salvaged->request.more_size() > 0 || salvaged->request.batch_replies()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                   "more, batch_replies: only on SubmitStream"));
+    } else {
+      reactor->Finish(ToGrpcStatus(salvaged->refused.front().status));
+    }
     return reactor;
   }
   if (!request.has_envelope()) {

@@ -4,8 +4,12 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "common/utf8.h"
 
 namespace corridor::policy::internal {
+
+// A token quoted in a message ("found '…'"), at most this many bytes.
+constexpr size_t kMaxQuotedToken = 60;
 
 const char* CmpOpName(CmpOp op) {
   switch (op) {
@@ -313,9 +317,17 @@ class Parser {
  private:
   void Advance() {
     prev_end_ = tok_.loc.offset + tok_.loc.length;
+    // A 'because' text gets its own message, naming the rule (ParseRule).
+    const bool after_because = IsWord("because");
     tok_ = lexer_.Next();
     if (tok_.kind == Tok::kBad) {
       diag_->Error(tok_.loc, tok_.error);
+      throw SyntaxError{};
+    }
+    // Policy text reaches audit entries (a rule's reasons) and diagnostics:
+    // it must be UTF-8, like everything the broker stores.
+    if (tok_.kind == Tok::kString && !after_because && !IsValidUtf8(tok_.value)) {
+      diag_->Error(tok_.loc, "this string is not valid UTF-8 (policy text must be UTF-8)");
       throw SyntaxError{};
     }
   }
@@ -325,7 +337,10 @@ class Parser {
 
   std::string Found() const {
     if (tok_.kind == Tok::kEnd) return "end of file";
-    return absl::StrCat("'", tok_.text, "'");
+    return absl::StrCat("'",
+                        ScrubUtf8(Utf8Truncated(
+                            std::string_view(tok_.text.data(), tok_.text.size()), kMaxQuotedToken)),
+                        "'");
   }
 
   [[noreturn]] void Fail(absl::string_view what) {
@@ -388,6 +403,12 @@ class Parser {
         if (r.has_because) Fail("a rule has one 'because'");
         Advance();
         if (tok_.kind != Tok::kString) Fail("expected a quoted reason after 'because'");
+        if (!IsValidUtf8(tok_.value)) {
+          diag_->Error(tok_.loc, absl::StrCat("the 'because' text of rule '", r.id,
+                                              "' is not valid UTF-8 (it would be written into "
+                                              "audit entries, which must be UTF-8)"));
+          throw SyntaxError{};
+        }
         r.has_because = true;
         r.because = tok_.value;
         r.because_loc = tok_.loc;

@@ -3,8 +3,21 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/utf8.h"
 
 namespace corridor::policy::internal {
+namespace {
+
+// A quoted source line longer than this is shown in part (a policy can have a
+// line of any length; an error message must stay small: it travels in a gRPC
+// trailer).
+constexpr uint32_t kMaxQuotedLine = 120;
+// How much of a long line is shown before the error's column.
+constexpr uint32_t kQuotedBefore = 40;
+
+bool IsContinuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
+
+}  // namespace
 
 char32_t DecodeUtf8(absl::string_view s, size_t* i) {
   const auto b0 = static_cast<unsigned char>(s[*i]);
@@ -105,13 +118,26 @@ std::string SourceSet::Render(const Loc& loc, absl::string_view severity,
   const uint32_t start = f.line_starts[lc.line - 1];
   uint32_t end = start;
   while (end < f.text.size() && f.text[end] != '\n' && f.text[end] != '\r') ++end;
-  const absl::string_view line = absl::string_view(f.text).substr(start, end - start);
+  const uint32_t off = std::min<uint32_t>(std::max(loc.offset, start), end);
+  // A long line is quoted in part: a window of kMaxQuotedLine bytes from a
+  // little before the error, cut on character boundaries, "…" where cut.
+  uint32_t from = start, to = end;
+  if (end - start > kMaxQuotedLine) {
+    from = off - start > kQuotedBefore ? off - kQuotedBefore : start;
+    while (from > start && IsContinuation(f.text[from])) --from;
+    to = std::min<uint32_t>(end, from + kMaxQuotedLine);
+    while (to < end && to > from && IsContinuation(f.text[to])) --to;
+  }
+  const absl::string_view line = absl::string_view(f.text).substr(from, to - from);
+  const char* const lead = from > start ? "\xE2\x80\xA6" : "";  // …
+  const char* const trail = to < end ? "\xE2\x80\xA6" : "";
   const std::string number = absl::StrCat(lc.line);
   const std::string pad(std::max<size_t>(number.size(), 4), ' ');
-  absl::StrAppend(&out, std::string(pad.size() - number.size(), ' '), number, " | ", line, "\n");
-  std::string caret;
-  const uint32_t off = std::min<uint32_t>(std::max(loc.offset, start), end);
-  const size_t rel_off = off - start;
+  // Invalid UTF-8 is shown as U+FFFD, one per byte, as the caret counts it.
+  absl::StrAppend(&out, std::string(pad.size() - number.size(), ' '), number, " | ", lead,
+                  ScrubUtf8(std::string_view(line.data(), line.size())), trail, "\n");
+  std::string caret(from > start ? 1 : 0, ' ');
+  const size_t rel_off = std::min<uint32_t>(off, to) - from;
   size_t i = 0;
   while (i < rel_off) {
     const char c = line[i];
@@ -123,12 +149,12 @@ std::string SourceSet::Render(const Loc& loc, absl::string_view severity,
     }
   }
   caret.push_back('^');
-  const uint32_t span_end = std::min<uint32_t>(loc.offset + loc.length, end);
+  const uint32_t span_end = std::min<uint32_t>(loc.offset + loc.length, to);
   size_t width = 0;
-  if (span_end > off) {
-    size_t j = off - start;
+  if (span_end > off && off >= from) {
+    size_t j = off - from;
     bool first = true;
-    while (j < span_end - start) {
+    while (j < span_end - from) {
       const char32_t cp = DecodeUtf8(line, &j);
       const int w = DisplayWidth(cp);
       width += first ? static_cast<size_t>(w - 1) : static_cast<size_t>(w);

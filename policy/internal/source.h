@@ -10,6 +10,10 @@
 //
 // Columns count Unicode code points from 1; the caret line pads East Asian wide
 // characters with two spaces so it lines up under Chinese text in a terminal.
+// A line longer than 120 bytes is quoted in part (from a little before the
+// error's column, cut on character boundaries, "…" where cut), so that a
+// message stays small whatever the source; bytes that are not UTF-8 are shown
+// as U+FFFD.
 // Not thread-safe while being filled; immutable afterwards.
 #pragma once
 

@@ -674,3 +674,110 @@ TEST_F(AuditLogTest, ATamperedTileIsCaughtAtOpen) {
 
 }  // namespace
 }  // namespace corridor::broker
+
+namespace corridor::broker {
+namespace {
+
+// An entry whose stored bytes do not parse (GBK text in `reasons`, as policy
+// text that was never checked would have put there), written in wire form as
+// the exchange path writes entries, so that no validation stands in the way.
+TEST_F(AuditLogTest, AnUnparseableEntryIsReportedByIndexWithItsBytesAndNeverStopsAQuery) {
+  Batch(5);  // entries 0..4
+  {
+    PreparedEntry bad;
+    EntryWriter w(&bad.bytes);
+    w.Enum(v1::AuditEntry::kEventFieldNumber, v1::AUDIT_EVENT_DENIAL);
+    w.Message(v1::AuditEntry::kBrokerTimeFieldNumber, TimeUtil::SecondsToTimestamp(kStart + 5));
+    w.String(v1::AuditEntry::kActorAgencyIdFieldNumber, "zs-police");
+    w.String(v1::AuditEntry::kRecipientAgencyIdFieldNumber, "zs-msa");
+    bad.seq_at = bad.bytes.size();
+    w.Repeated(v1::AuditEntry::kReasonsFieldNumber,
+               std::vector<std::string>{"\xB9\xFA\xBC\xD2 GBK"});  // "国家" in GBK
+    rocksdb::WriteBatch batch;
+    log_->Append(std::vector<PreparedEntry>{bad}, batch);
+    std::string stored;
+    AppendSerialized(bad, expected_.size(), &stored);
+    expected_.push_back(stored);
+    reference_.Append(audit::LeafHash(stored), nodes_.Recorder());
+    log_->BeforeWrite(batch, absl::FromUnixSeconds(kStart) + absl::Seconds(batches_++));
+    ASSERT_THAT(store_->Write(&batch, true), IsOk());
+    log_->AfterWrite(true);
+  }
+  Batch(4);  // entries 6..9
+  const uint64_t n = expected_.size();
+  ASSERT_EQ(n, 10u);
+  v1::AuditEntry probe;
+  ASSERT_FALSE(probe.ParseFromString(expected_[5]));  // the premise
+
+  auto check_bad = [&](const v1::AuditEntryRecord& r) {
+    EXPECT_EQ(r.entry().index(), 5u);
+    EXPECT_EQ(r.unreadable(), "reasons[0]: not valid UTF-8");
+    EXPECT_EQ(r.entry_bytes(), expected_[5]);  // the raw stored bytes, as hashed
+  };
+  // Unfiltered, filtered by an index the entry is listed under, and paged
+  // across it: the entry is reported in its place and the query goes on.
+  for (const char* agency : {"", "zs-police"}) {
+    v1::AuditQuery q;
+    q.set_agency_id(agency);
+    std::vector<uint64_t> got;
+    auto next = log_->Query(q, [&](const v1::AuditEntryRecord& r) {
+      got.push_back(r.entry().index());
+      EXPECT_EQ(r.entry_bytes(), expected_[r.entry().index()]);
+      if (r.entry().index() == 5) {
+        check_bad(r);
+      } else {
+        EXPECT_TRUE(r.unreadable().empty()) << r.entry().index();
+      }
+      return true;
+    });
+    ASSERT_THAT(next, IsOk()) << agency;
+    EXPECT_FALSE(next->has_value());
+    EXPECT_THAT(got, ::testing::Contains(5u)) << agency;
+    EXPECT_EQ(got.back(), n - 1) << agency;  // past the bad entry, to the end
+  }
+  EXPECT_THAT(Paged(v1::AuditQuery(), 2), ::testing::ElementsAre(0, 1, 2, 3, 4, 5, 6, 7, 8, 9));
+
+  // Read alone, and proven: its leaf hash is over the stored bytes.
+  auto one = log_->GetEntry(5);
+  ASSERT_THAT(one, IsOk());
+  check_bad(*one);
+  auto proof = log_->GetInclusionProof(5, n);
+  ASSERT_THAT(proof, IsOk());
+  check_bad(proof->record());
+  EXPECT_THAT(audit::VerifyInclusion(5, n, audit::LeafHash(proof->record().entry_bytes()),
+                                     Hs(proof->hashes()), Root(n)),
+              IsOk());
+  ExpectInclusion(5, n);
+  ExpectInclusion(9, n);
+  ASSERT_NO_FATAL_FAILURE(Reopen());  // the stored tree still matches at open
+  EXPECT_THAT(log_->GetEntry(5), IsOk());
+}
+
+TEST_F(AuditLogTest, AQueryFilterThatIsNotUtf8IsRefusedNamingIt) {
+  Batch(3);
+  v1::AuditQuery q;
+  q.set_case_ref("\xB0\xB8");  // GBK
+  EXPECT_THAT(log_->Query(q, [](const v1::AuditEntryRecord&) { return true; }),
+              StatusIs(absl::StatusCode::kInvalidArgument, "query.case_ref: not valid UTF-8"));
+}
+
+TEST_F(AuditLogTest, AnEntryBuiltAsAMessageNeverStoresInvalidUtf8) {
+  // A refused peer's certificate text, say: scrubbed at Append, never stored unparseable.
+  v1::AuditEntry e;
+  e.set_event(v1::AUDIT_EVENT_SECURITY);
+  e.set_detail("peer refused: spiffe://zhongshan.corridor/\xFF\xFE");
+  std::vector<v1::AuditEntry> entries{e};
+  rocksdb::WriteBatch batch;
+  log_->Append(entries, batch);
+  log_->BeforeWrite(batch, absl::FromUnixSeconds(kStart));
+  ASSERT_THAT(store_->Write(&batch, true), IsOk());
+  log_->AfterWrite(true);
+  auto got = log_->GetEntry(0);
+  ASSERT_THAT(got, IsOk());
+  EXPECT_TRUE(got->unreadable().empty());
+  EXPECT_EQ(got->entry().detail(),
+            "peer refused: spiffe://zhongshan.corridor/\xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
+}  // namespace
+}  // namespace corridor::broker

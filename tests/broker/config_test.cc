@@ -43,6 +43,28 @@ agencies: [{id: a, kind: police}, {id: a, kind: customs}]
   EXPECT_THAT(ParseConfig("broker: [unclosed", "/"), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+// Config strings reach audit entries and diagnostics (display names, zones,
+// groups, ids): text that is not UTF-8 stops the start, naming where it is.
+TEST(ConfigTest, TextThatIsNotUtf8IsRefusedNamingTheField) {
+  const std::string base =
+      R"(broker: {id: b, listen: 'a:1', data_dir: d, tls: {cert: c, key: k, ca: a}}
+trust_domain: t
+)";
+  EXPECT_THAT(
+      ParseConfig(base + "agencies: [{id: a, kind: police, display_name: \"\xD6\xD0\xC9\xBD\"}]\n",
+                  "/"),
+      StatusIs(absl::StatusCode::kInvalidArgument, "agencies[0].display_name: not valid UTF-8"));
+  EXPECT_THAT(
+      ParseConfig(base + "agencies: [{id: a, kind: police, zones: [ok, \"\xFF\"]}]\n", "/"),
+      StatusIs(absl::StatusCode::kInvalidArgument, "agencies[0].zones[1]: not valid UTF-8"));
+  EXPECT_THAT(ParseConfig("broker: {id: \"b\xC0\xAF\", listen: 'a:1'}\n", "/"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "broker.id: not valid UTF-8"));
+  // The same text in UTF-8 is fine.
+  auto fine =
+      ParseConfig(base + "agencies: [{id: a, kind: police, display_name: \"中山\"}]\n", "/");
+  EXPECT_THAT(fine.status().message(), ::testing::Not(HasSubstr("UTF-8")));
+}
+
 TEST(ConfigTest, MissingFileIsNotFound) {
   EXPECT_THAT(LoadConfigFile("/nonexistent/corridord.yaml"), StatusIs(absl::StatusCode::kNotFound));
 }

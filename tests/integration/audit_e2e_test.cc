@@ -10,8 +10,12 @@
 #include "agency_adapters/cli/common.h"
 #include "broker/audit/checkpoint.h"
 #include "broker/audit/merkle.h"
+#include "broker/audit_entry_wire.h"
+#include "broker/audit_log.h"
+#include "broker/store.h"
 #include "corridor/v1/audit.grpc.pb.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/util/time_util.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "tests/integration/broker_fixture.h"
@@ -384,6 +388,130 @@ TEST_F(AuditE2eTest, ExportVerifiesOfflineAndTamperingIsCaughtWhereItHappened) {
               0)
         << out;
   }
+}
+
+// An audit entry whose stored bytes do not parse (GBK text in its reasons,
+// as an older broker stored unchecked policy text) used to make every query
+// and export of the log fail with DATA_LOSS from then on. It is written here
+// straight into the stopped broker's log; the real tools then report it by
+// index with its bytes, go on past it, and prove it like any other entry.
+TEST_F(AuditE2eTest, AnUnreadableEntryIsReportedExportedAndVerifiedNeverStoppingTheLog) {
+  ExchangeOne("before-bad");
+  StopBroker();
+  uint64_t bad_index = 0;
+  {
+    auto store = broker::Store::Open(config_.data_dir);
+    ASSERT_TRUE(store.ok()) << store.status();
+    broker::AuditLog::Options o;
+    o.origin = absl::StrCat(config_.registry->trust_domain, "/", config_.broker_id);
+    o.key_file = std::filesystem::path(config_.data_dir) / "audit-signing.key";
+    o.checkpoint_every = 1;
+    auto log = broker::AuditLog::Open(store->get(), o);
+    ASSERT_TRUE(log.ok()) << log.status();
+    broker::PreparedEntry bad;
+    broker::EntryWriter w(&bad.bytes);
+    w.Enum(v1::AuditEntry::kEventFieldNumber, v1::AUDIT_EVENT_DENIAL);
+    w.Message(v1::AuditEntry::kBrokerTimeFieldNumber,
+              google::protobuf::util::TimeUtil::GetCurrentTime());
+    w.String(v1::AuditEntry::kActorAgencyIdFieldNumber, "zs-police");
+    bad.seq_at = bad.bytes.size();
+    w.Repeated(v1::AuditEntry::kReasonsFieldNumber,
+               std::vector<std::string>{"\xB2\xBB\xB9\xB2\xCF\xED"});  // GBK
+    bad_index = (*log)->durable_size();
+    rocksdb::WriteBatch batch;
+    (*log)->Append(std::vector<broker::PreparedEntry>{bad}, batch);
+    (*log)->BeforeWrite(batch, absl::Now());
+    ASSERT_TRUE((*store)->Write(&batch, true).ok());
+    (*log)->AfterWrite(true);
+  }
+  StartBroker();
+  ExchangeOne("after-bad");
+
+  // The API: the entry in its place, with why and its bytes; the rest after it.
+  auto stub = AuditStub("auditor");
+  {
+    grpc::ClientContext ctx;
+    auto reader = stub->Query(&ctx, v1::AuditQuery());
+    v1::AuditQueryResponse page;
+    std::vector<v1::AuditEntryRecord> records;
+    while (reader->Read(&page)) {
+      for (const auto& r : page.records()) records.push_back(r);
+    }
+    grpc::Status s = reader->Finish();
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    ASSERT_GT(records.size(), bad_index + 1);
+    const v1::AuditEntryRecord& r = records[bad_index];
+    EXPECT_EQ(r.entry().index(), bad_index);
+    EXPECT_EQ(r.unreadable(), "reasons[0]: not valid UTF-8");
+    EXPECT_THAT(r.entry_bytes(), HasSubstr("\xB2\xBB\xB9\xB2\xCF\xED"));
+    EXPECT_TRUE(records.back().unreadable().empty());
+    EXPECT_GT(records.back().entry().index(), bad_index);
+  }
+  // corridorctl: query --all prints it (index, why, bytes in hex) and goes on.
+  std::string out;
+  const std::vector<std::string> conn = {"--broker",          Target(), "--certs-dir",
+                                         certs_dir_.string(), "--as",   "auditor"};
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), conn.begin(), conn.end());
+    return args;
+  };
+  ASSERT_EQ(Corridorctl(with({"audit", "query", "--all"}), &out), 0) << out;
+  EXPECT_THAT(out,
+              HasSubstr(absl::StrCat("#", bad_index, "  UNREADABLE: reasons[0]: not valid UTF-8")));
+  EXPECT_THAT(out, HasSubstr("b2bbb9b2cfed"));
+  EXPECT_THAT(out, HasSubstr("after-bad"));
+  // export holds it; verify proves it with the rest.
+  const std::string exported = (dir_.path() / "export.jsonl").string();
+  ASSERT_EQ(Corridorctl(with({"audit", "export", "--out", exported}), &out), 0) << out;
+  const std::string vkey_file =
+      (std::filesystem::path(config_.data_dir) / "audit-signing.key.vkey").string();
+  ASSERT_EQ(Corridorctl({"audit", "verify", "--export", exported, "--key", vkey_file}, &out), 0)
+      << out;
+  EXPECT_THAT(out, HasSubstr("1 of them unreadable"));
+  EXPECT_THAT(out, HasSubstr("the export is complete"));
+  // Its bytes are still tamper-evident: one flipped byte is caught.
+  std::vector<std::string> lines;
+  {
+    std::ifstream in(exported);
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+  }
+  bool flipped = false;
+  for (std::string& l : lines) {
+    v1::AuditExportLine line;
+    ASSERT_TRUE(cli::FromJson(l, &line).ok());
+    if (!line.has_record() || line.record().unreadable().empty()) continue;
+    std::string* bytes = line.mutable_record()->mutable_entry_bytes();
+    (*bytes)[bytes->size() - 1] ^= 0x01;
+    l = cli::ToJson(line);
+    flipped = true;
+  }
+  ASSERT_TRUE(flipped);
+  const std::string tampered = (dir_.path() / "tampered.jsonl").string();
+  {
+    std::ofstream o(tampered);
+    for (const auto& l : lines) o << l << "\n";
+  }
+  EXPECT_EQ(Corridorctl({"audit", "verify", "--export", tampered, "--key", vkey_file}, &out), 1);
+  EXPECT_THAT(out, HasSubstr(absl::StrCat("entry ", bad_index, " is not in the checkpointed log")));
+}
+
+// A filter that is not UTF-8 gets INVALID_ARGUMENT naming it (gRPC's typed
+// handler answered UNIMPLEMENTED).
+TEST_F(AuditE2eTest, AQueryFilterThatIsNotUtf8IsInvalidArgumentNamingIt) {
+  auto stub = AuditStub("auditor");
+  v1::AuditQuery q;
+  q.set_case_ref("\xB0\xB8\xBC\xFE");  // "案件" in GBK
+  grpc::ClientContext ctx;
+  auto reader = stub->Query(&ctx, q);
+  v1::AuditQueryResponse page;
+  while (reader->Read(&page)) {
+  }
+  grpc::Status s = reader->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "query.case_ref: not valid UTF-8");
+  // The service goes on answering.
+  std::vector<v1::AuditEntry> all;
+  EXPECT_TRUE(Query(stub.get(), v1::AuditQuery(), &all).ok());
 }
 
 }  // namespace

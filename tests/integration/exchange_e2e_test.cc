@@ -426,6 +426,69 @@ TEST_F(ExchangeE2eTest, StreamRequestsThatAreNotTheirMessageAreRefused) {
   }
 }
 
+// Text that is not UTF-8 (GBK from an older agency system) in an envelope's
+// string field gets INVALID_ARGUMENT naming the field — it got "request: not
+// a corridor.v1.SubmitRequest", like random bytes — and on SubmitStream only
+// that envelope is refused: the stream goes on, and the envelopes around it,
+// in the same request's `more` or in later requests, are answered and stored.
+TEST_F(ExchangeE2eTest, TextThatIsNotUtf8IsRefusedPerEnvelopeNamingTheField) {
+  const std::string kGbk = "\xD4\xC1\xD6\xD0\xC9\xBD";  // "粤中山" in GBK
+  auto police = Client("zs-police");
+  v1::Envelope bad_name = SampleTipOff("gbk-unary");
+  bad_name.mutable_tip_off()->mutable_vessel()->set_name(kGbk);
+  EXPECT_THAT(police->Submit(bad_name).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "envelope.tip_off.vessel.name: not valid UTF-8"));
+
+  auto channel = MakeChannel(OptionsFor("zs-police"));
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  auto stub = v1::Exchange::NewStub(*channel);
+  grpc::ClientContext ctx;
+  auto stream = stub->SubmitStream(&ctx);
+  auto request = [](std::vector<v1::Envelope> envs) {
+    v1::SubmitRequest r;
+    *r.mutable_envelope() = envs[0];
+    for (size_t i = 1; i < envs.size(); ++i) *r.add_more() = envs[i];
+    return r;
+  };
+  v1::Envelope bad_stream = SampleTipOff("s-2");
+  bad_stream.mutable_tip_off()->mutable_vessel()->set_name(kGbk);
+  v1::Envelope bad_more = SampleTipOff("s-4");
+  bad_more.mutable_tip_off()->set_narrative("\xC3\xDC\xD5\xEC " + kGbk);
+  ASSERT_TRUE(stream->Write(request({SampleTipOff("s-1")})));
+  ASSERT_TRUE(stream->Write(request({bad_stream})));
+  ASSERT_TRUE(stream->Write(request({SampleTipOff("s-3"), bad_more, SampleTipOff("s-5")})));
+  ASSERT_TRUE(stream->Write(request({SampleTipOff("s-6")})));
+  stream->WritesDone();
+  std::vector<v1::SubmitStreamResponse> replies;
+  for (v1::SubmitStreamResponse r; stream->Read(&r);) replies.push_back(r);
+  grpc::Status finished = stream->Finish();
+  EXPECT_TRUE(finished.ok()) << finished.error_message();
+  ASSERT_EQ(replies.size(), 6u);
+  for (int i = 0; i < 6; ++i) {
+    const v1::SubmitStreamResponse& r = replies[static_cast<size_t>(i)];
+    EXPECT_EQ(r.client_message_id(), absl::StrCat("s-", i + 1)) << i;
+    if (i == 1 || i == 3) {
+      EXPECT_EQ(r.code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT)) << i;
+      EXPECT_EQ(r.error_message(), i == 1 ? "envelope.tip_off.vessel.name: not valid UTF-8"
+                                          : "envelope.tip_off.narrative: not valid UTF-8");
+    } else {
+      EXPECT_EQ(r.code(), 0) << i << ": " << r.error_message();
+      EXPECT_FALSE(r.result().exchange_id().empty()) << i;
+    }
+  }
+  // The others were stored: submitting them again answers as duplicates.
+  for (const char* id : {"s-1", "s-3", "s-5", "s-6"}) {
+    auto again = police->Submit(SampleTipOff(id));
+    ASSERT_TRUE(again.ok()) << id << ": " << again.status();
+    EXPECT_TRUE(again->duplicate()) << id;
+  }
+  // Not stored, so the same id with valid text is a new exchange.
+  auto fixed = police->Submit(SampleTipOff("s-2"));
+  ASSERT_TRUE(fixed.ok()) << fixed.status();
+  EXPECT_FALSE(fixed->duplicate());
+}
+
 TEST_F(ExchangeE2eTest, NewerStreamTakesOverTheSubscription) {
   auto customs = Client("zs-customs");
   Inbox a, b;

@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 
+#include "corridor/v1/audit.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -241,6 +242,88 @@ TEST_F(PolicyE2eTest, ReloadSwapsTheBundleAndRefusesABadOne) {
   EXPECT_THAT(Reload(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("share-every-case-record")));
   EXPECT_EQ(PolicyVersion(), v2_version);
+}
+
+// Policy text reaches audit entries (a rule's `because` is each decision's
+// reason): text that is not UTF-8 made every later query of the log fail for
+// good. Now the reload is refused, naming the file, line and rule, and the
+// log stays readable.
+TEST_F(PolicyE2eTest, ReloadRefusesBecauseTextThatIsNotUtf8AndTheLogStaysReadable) {
+  SubscribeAll();
+  auto police = Client("zs-police");
+  const std::string before = PolicyVersion();
+  {
+    std::ofstream(policy_dir_ / "zz-local.policy", std::ios::binary)
+        << "forbid gbk-reason (on tip_off, to agency:zs-customs)\n"
+           "  because \"\xB2\xBB\xB9\xB2\xCF\xED\";\n";  // "不共享" in GBK
+  }
+  absl::Status refused = Reload();
+  EXPECT_THAT(refused,
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("zz-local.policy:2:")));
+  EXPECT_THAT(refused.message(), HasSubstr("'because' text of rule 'gbk-reason'"));
+  EXPECT_THAT(refused.message(), HasSubstr("not valid UTF-8"));
+  EXPECT_EQ(PolicyVersion(), before);
+
+  // Invalid UTF-8 anywhere else in a policy file (a comment) is refused too.
+  {
+    std::ofstream(policy_dir_ / "zz-local.policy", std::ios::binary)
+        << "# \xB2\xBB\n"
+           "forbid fine (on tip_off, to agency:zs-customs) because \"ok\";\n";
+  }
+  EXPECT_THAT(Reload(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                 HasSubstr("zz-local.policy:1:3: error: not valid UTF-8")));
+  EXPECT_EQ(PolicyVersion(), before);
+
+  // Decisions go on under the running bundle, and every entry stays readable.
+  auto r = police->Submit(SampleTipOff("after-gbk-reload"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto channel = MakeChannel(OptionsFor("auditor"));
+  ASSERT_TRUE(channel.ok());
+  auto audit = v1::Audit::NewStub(*channel);
+  absl::SleepFor(absl::Milliseconds(300));
+  grpc::ClientContext ctx;
+  auto reader = audit->Query(&ctx, v1::AuditQuery());
+  v1::AuditQueryResponse page;
+  size_t records = 0;
+  while (reader->Read(&page)) {
+    for (const auto& rec : page.records()) {
+      EXPECT_TRUE(rec.unreadable().empty()) << rec.entry().index();
+      ++records;
+    }
+  }
+  grpc::Status s = reader->Finish();
+  EXPECT_TRUE(s.ok()) << s.error_code() << ": " << s.error_message();
+  EXPECT_GE(records, 4u);  // the collection and its disclosures or denials
+}
+
+// A reload error quotes the offending line: a 400 KB line made a message
+// larger than a client accepts in its trailers, and the client saw
+// RESOURCE_EXHAUSTED instead of the error.
+TEST_F(PolicyE2eTest, ReloadErrorOnAHugeLineIsShortAndStillInvalidArgument) {
+  const std::string before = PolicyVersion();
+  {
+    std::ofstream out(policy_dir_ / "zz-local.policy", std::ios::binary);
+    out << "forbid long-line (on tip_off, to agency:zs-customs) when { message.topic == \"";
+    for (int i = 0; i < 400 * 1024 / 3; ++i) out << "\xE4\xB8\xAD";  // 中, 400 KB of it
+    out << "\" } when { message.topci == \"x\" };\n";  // the error is at the end of the line
+  }
+  absl::Status refused = Reload();
+  EXPECT_THAT(refused,
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("zz-local.policy:1:")));
+  EXPECT_LT(refused.message().size(), 4096u);
+  EXPECT_THAT(refused.message(), HasSubstr("topci"));
+  EXPECT_THAT(refused.message(), HasSubstr("\xE2\x80\xA6"));  // … where the line was cut
+  EXPECT_EQ(PolicyVersion(), before);
+  // A message too long for any other reason is cut at the gRPC boundary.
+  {
+    std::ofstream out(policy_dir_ / "zz-local.policy", std::ios::binary);
+    for (int i = 0; i < 2000; ++i) {
+      out << "permit p" << i << " (on tip_off) when { message.topci == \"x\" };\n";
+    }
+  }
+  refused = Reload();
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("message cut")));
+  EXPECT_LT(refused.message().size(), 4096u);
 }
 
 }  // namespace

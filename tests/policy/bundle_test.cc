@@ -2,6 +2,7 @@
 #include <fstream>
 #include <string>
 
+#include "common/utf8.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/policy/policy_test_util.h"
@@ -50,6 +51,40 @@ TEST_F(PolicyBundleTest, DiagnosticsNameTheFilePath) {
   auto b = LoadBundle(dir_, DemoRegistry());
   ASSERT_FALSE(b.ok());
   EXPECT_THAT(b.status().message(), HasSubstr((dir_ / "bad.policy").string() + ":1:17: error:"));
+}
+
+// Policy text is written into audit entries (a `because` is each decision's
+// reason), which must be UTF-8: text that is not is refused at load, naming
+// where, and for a `because` the rule.
+TEST_F(PolicyBundleTest, TextThatIsNotUtf8IsRefusedNamingWhere) {
+  Write("gbk.policy", "permit p (on tip_off)\n  because \"\xB2\xBB\xB9\xB2\xCF\xED\";");
+  auto b = LoadBundle(dir_, DemoRegistry());
+  EXPECT_THAT(b, StatusIs(absl::StatusCode::kInvalidArgument,
+                          HasSubstr("gbk.policy:2:11: error: the 'because' text of rule 'p' is "
+                                    "not valid UTF-8")));
+  EXPECT_TRUE(IsValidUtf8(std::string(b.status().message())));  // the quoted line shows U+FFFD
+  Write("gbk.policy", "permit p (on tip_off) when { message.topic == \"\xFF\" } because \"x\";");
+  EXPECT_THAT(LoadBundle(dir_, DemoRegistry()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("gbk.policy:1:47: error: this string is not valid UTF-8")));
+  Write("gbk.policy", "permit p (on tip_off) because \"x\"; // \xC0\xAF\n");
+  EXPECT_THAT(LoadBundle(dir_, DemoRegistry()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("gbk.policy:1:39: error: not valid UTF-8")));
+}
+
+// An error on a very long line quotes a window of it, not the whole line.
+TEST_F(PolicyBundleTest, ALongLineIsQuotedInPart) {
+  std::string line = "permit p (on tip_off) when { message.topic == \"";
+  for (int i = 0; i < 100000; ++i) line += "中";
+  line += "\" && message.topci == \"x\" } because \"x\";";
+  Write("long.policy", line);
+  auto b = LoadBundle(dir_, DemoRegistry());
+  ASSERT_THAT(b, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("message.topci")));
+  EXPECT_LT(b.status().message().size(), 1000u) << b.status().message().size();
+  EXPECT_THAT(b.status().message(), HasSubstr(" | \xE2\x80\xA6中中"));  // "…" where cut
+  EXPECT_THAT(b.status().message(), HasSubstr("中\" && message.topci == \"x\" } because"));
+  EXPECT_TRUE(IsValidUtf8(std::string(b.status().message())));  // cut on character boundaries
 }
 
 TEST_F(PolicyBundleTest, MissingOrEmptyDirectory) {
