@@ -27,7 +27,8 @@ absl::StatusOr<int64_t> Bounded(const YAML::Node& node, std::string_view field, 
   const int64_t v = node.as<int64_t>();
   if (v < min || v > max) {
     return absl::InvalidArgumentError(
-        absl::StrCat("broker.limits.", field, ": must be ", min, " to ", max));
+        absl::StrCat("broker.limits.", absl::string_view(field.data(), field.size()), ": must be ",
+                     min, " to ", max));
   }
   return v;
 }
