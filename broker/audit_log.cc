@@ -455,8 +455,9 @@ void AuditLog::IndexEntry(const EntryFacts& e, uint64_t index) {
     v1::RedeliverySummary summary;
     if (summary.ParseFromArray(e.redeliveries.data(), static_cast<int>(e.redeliveries.size()))) {
       for (const v1::RedeliveredExchange& x : summary.exchanges()) {
-        for (const auto& [kind, value] : {std::pair<char, const std::string*>{'X', &x.exchange_id()},
-                                          {'A', &x.sender_agency_id()}}) {
+        for (const auto& [kind, value] :
+             {std::pair<char, const std::string*>{'X', &x.exchange_id()},
+              {'A', &x.sender_agency_id()}}) {
           if (value->empty()) continue;
           std::vector<uint64_t>& list = PostingFor(field, kind, *value).indices;
           if (list.empty() || list.back() != index) list.push_back(index);

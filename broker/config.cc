@@ -26,9 +26,9 @@ absl::StatusOr<int64_t> Bounded(const YAML::Node& node, std::string_view field, 
                                 int64_t max) {
   const int64_t v = node.as<int64_t>();
   if (v < min || v > max) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("broker.limits.", absl::string_view(field.data(), field.size()), ": must be ",
-                     min, " to ", max));
+    return absl::InvalidArgumentError(absl::StrCat("broker.limits.",
+                                                   absl::string_view(field.data(), field.size()),
+                                                   ": must be ", min, " to ", max));
   }
   return v;
 }
@@ -65,9 +65,8 @@ absl::Status ParseLimits(const YAML::Node& l, LimitSettings* out) {
   }
   for (const auto& kv : l) {
     static constexpr std::string_view kKnown[] = {
-        "streams_per_connection",       "streams_per_certificate",
-        "stream_first_message_timeout_ms", "handshake_timeout_ms",
-        "redelivery_backoff_max_ms",    "redelivery_audit_window_ms",
+        "streams_per_connection", "streams_per_certificate",   "stream_first_message_timeout_ms",
+        "handshake_timeout_ms",   "redelivery_backoff_max_ms", "redelivery_audit_window_ms",
         "audit_window_ms"};
     const std::string key = kv.first.as<std::string>();
     if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown)) {

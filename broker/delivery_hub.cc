@@ -584,9 +584,7 @@ void DeliveryHub::RecordRedeliveries(Sub* sub) {
   RedeliveryWindow& w = sub->redeliveries;
   if (w.by_seq.empty()) return;
   using google::protobuf::util::TimeUtil;
-  auto ts = [](absl::Time t) {
-    return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
-  };
+  auto ts = [](absl::Time t) { return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t)); };
   // A rare entry (one per subscription and window): built as a message.
   v1::AuditEntry e;
   e.set_event(v1::AUDIT_EVENT_REDELIVERY);

@@ -265,8 +265,8 @@ class DeliveryHub {
   // Audit entries recorded (Audit) whose commit has not completed yet.
   size_t unpersisted_audit_ = 0;
   std::vector<Sub*> open_windows_;  // subs whose redelivery window is open (or was)
-  uint64_t redeliveries_ = 0;         // all time, for Status
-  uint64_t backoff_capped_ = 0;       // redeliveries scheduled at redelivery_backoff_max
+  uint64_t redeliveries_ = 0;       // all time, for Status
+  uint64_t backoff_capped_ = 0;     // redeliveries scheduled at redelivery_backoff_max
   absl::Time next_deadline_check_ = absl::InfinitePast();
   absl::Time next_persist_ = absl::InfinitePast();
 };

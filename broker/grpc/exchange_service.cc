@@ -46,11 +46,11 @@ class SubmitStreamReactor final
   void CancelStream(const grpc::Status& why) override {
     std::unique_lock<std::mutex> lock(mu_);
     if (finished_ || cut_) return;
-    cut_ = why;  // no more reads or replies; finishes once the submissions in progress are done
-    const bool writing = writing_;
+    cut_ = why;  // no more reads or replies; finishes once the write and submissions in progress
+                 // are done
     MaybeFinishLocked(lock);
-    if (writing) ctx_->TryCancel();  // a reply the client does not take
   }
+  void AbortStream() override { ctx_->TryCancel(); }  // a reply the client never takes
 
   void OnReadDone(bool ok) override {
     if (ok && first_message_) {
@@ -255,10 +255,7 @@ class SubscribeReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, 
                                public CancellableStream {
  public:
   SubscribeReactor(ExchangeCore* core, grpc::CallbackServerContext* ctx, PeerIdentity peer)
-      : core_(core),
-        ctx_(ctx),
-        peer_(std::move(peer)),
-        sink_(std::make_shared<StreamSink>(this)) {}
+      : core_(core), ctx_(ctx), peer_(std::move(peer)), sink_(std::make_shared<StreamSink>(this)) {}
 
   // Starts reading, registered as `registration` (reset in OnDone).
   void Start(StreamRegistry::Registration registration) {
@@ -266,15 +263,8 @@ class SubscribeReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, 
     if (!Ending()) StartRead(&read_buf_);
   }
 
-  void CancelStream(const grpc::Status& why) override {
-    EndStream(why);
-    bool stuck;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stuck = writing_ && !finished_;
-    }
-    if (stuck) ctx_->TryCancel();  // a write the client does not take
-  }
+  void CancelStream(const grpc::Status& why) override { EndStream(why); }
+  void AbortStream() override { ctx_->TryCancel(); }  // a write the client never takes
 
   void OnReadDone(bool ok) override {
     if (ok && !opened_requested_) registration_.FirstMessage();

@@ -26,8 +26,7 @@ absl::StatusOr<std::unique_ptr<BrokerServer>> BrokerServer::Start(
   CORRIDOR_ASSIGN_OR_RETURN(server->core_, ExchangeCore::Open(config, std::move(decision_point)));
   ExchangeCore* core = server->core_.get();
   server->streams_ = std::make_unique<StreamRegistry>(
-      config.limits,
-      [core](const PeerIdentity& peer, const std::string& detail) {
+      config.limits, [core](const PeerIdentity& peer, const std::string& detail) {
         core->RecordSecurityEvent(peer, detail);
       });
   server->exchange_ = std::make_unique<ExchangeService>(core, server->streams_.get());
@@ -56,10 +55,10 @@ absl::StatusOr<std::unique_ptr<BrokerServer>> BrokerServer::Start(
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   // A connection that has not completed its TLS handshake by then is closed
   // (gRPC's default holds it 120 s).
-  builder.AddChannelArgument(
-      GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
-      static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(config.limits.handshake_timeout),
-                                           1, std::numeric_limits<int>::max())));
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                             static_cast<int>(std::clamp<int64_t>(
+                                 absl::ToInt64Milliseconds(config.limits.handshake_timeout), 1,
+                                 std::numeric_limits<int>::max())));
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     server->streams_->Stop();

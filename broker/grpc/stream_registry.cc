@@ -80,16 +80,15 @@ absl::StatusOr<StreamRegistry::Registration> StreamRegistry::Register(StreamInfo
                 absl::StrCat("limit ", kStreamsPerConnection, " (", limits_.streams_per_connection,
                              ") hit: ", info.method, " refused on ", info.connection),
                 now, &records);
-    } else if (cert != per_certificate_.end() &&
-               cert->second >= limits_.streams_per_certificate) {
+    } else if (cert != per_certificate_.end() && cert->second >= limits_.streams_per_certificate) {
       refused = absl::ResourceExhaustedError(absl::StrCat(
           kStreamsPerCertificate, ": this certificate already has ", cert->second,
           " open streams, the most allowed (broker.limits.", kStreamsPerCertificate, ")"));
-      HitLocked(kStreamsPerCertificate, info.peer,
-                absl::StrCat("limit ", kStreamsPerCertificate, " (",
-                             limits_.streams_per_certificate, ") hit: ", info.method,
-                             " refused on ", info.connection),
-                now, &records);
+      HitLocked(
+          kStreamsPerCertificate, info.peer,
+          absl::StrCat("limit ", kStreamsPerCertificate, " (", limits_.streams_per_certificate,
+                       ") hit: ", info.method, " refused on ", info.connection),
+          now, &records);
     } else {
       id = next_id_++;
       info.id = id;
@@ -122,7 +121,8 @@ void StreamRegistry::Deregister(uint64_t id) {
   if (it == streams_.end()) return;
   const StreamInfo& info = it->second.info;
   if (!it->second.spoke) silent_.erase({info.opened + limits_.stream_first_message_timeout, id});
-  if (auto c = per_connection_.find(info.connection); c != per_connection_.end() && --c->second == 0) {
+  if (auto c = per_connection_.find(info.connection);
+      c != per_connection_.end() && --c->second == 0) {
     per_connection_.erase(c);
   }
   if (auto c = per_certificate_.find(CertKey(info));
@@ -144,7 +144,7 @@ size_t StreamRegistry::CancelWhere(const std::function<bool(const StreamInfo&)>&
       if (!match(entry.info)) continue;
       // Held under the lock: the stream cannot deregister (and its reactor
       // cannot be deleted) while it is being cancelled.
-      entry.stream->CancelStream(why);
+      CancelLocked(id, entry, why);
       auto& [peer, count] = cut[entry.info.peer.spiffe_id];
       peer = entry.info.peer;
       ++count;
@@ -153,12 +153,19 @@ size_t StreamRegistry::CancelWhere(const std::function<bool(const StreamInfo&)>&
   }
   std::vector<Record> records;
   for (auto& [spiffe_id, what] : cut) {
-    records.push_back(Record{what.first, absl::StrCat(what.second, " open stream",
-                                                      what.second == 1 ? "" : "s", " cut: ",
-                                                      reason.message())});
+    records.push_back(
+        Record{what.first, absl::StrCat(what.second, " open stream", what.second == 1 ? "" : "s",
+                                        " cut: ", reason.message())});
   }
   RecordAll(records);
   return n;
+}
+
+void StreamRegistry::CancelLocked(uint64_t id, Entry& entry, const grpc::Status& why) {
+  entry.stream->CancelStream(why);
+  const bool earliest = cancelled_.empty();
+  cancelled_.emplace(absl::Now() + kAbortGrace, id);
+  if (earliest) cv_.Signal();
 }
 
 size_t StreamRegistry::open_streams() const {
@@ -234,16 +241,23 @@ void StreamRegistry::Run() {
       if (it == streams_.end()) continue;
       Entry& e = it->second;
       e.spoke = true;  // no longer in silent_
-      e.stream->CancelStream(grpc::Status(
-          grpc::StatusCode::DEADLINE_EXCEEDED,
-          absl::StrCat(kFirstMessageTimeout, ": no message within ",
-                       Seconds(limits_.stream_first_message_timeout),
-                       " of opening the stream (broker.limits.", kFirstMessageTimeout, "_ms)")));
+      CancelLocked(id, e,
+                   grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                                absl::StrCat(kFirstMessageTimeout, ": no message within ",
+                                             Seconds(limits_.stream_first_message_timeout),
+                                             " of opening the stream (broker.limits.",
+                                             kFirstMessageTimeout, "_ms)")));
       HitLocked(kFirstMessageTimeout, e.info.peer,
                 absl::StrCat("limit ", kFirstMessageTimeout, " (",
-                             Seconds(limits_.stream_first_message_timeout), ") hit: ",
-                             e.info.method, " on ", e.info.connection, " closed"),
+                             Seconds(limits_.stream_first_message_timeout),
+                             ") hit: ", e.info.method, " on ", e.info.connection, " closed"),
                 now, &records);
+    }
+    while (!cancelled_.empty() && cancelled_.begin()->first <= now) {
+      const uint64_t id = cancelled_.begin()->second;
+      cancelled_.erase(cancelled_.begin());
+      // Still registered: it has not reached OnDone within the grace.
+      if (auto it = streams_.find(id); it != streams_.end()) it->second.stream->AbortStream();
     }
     EndWindowsLocked(now, &records);
     if (!records.empty()) {
@@ -254,6 +268,7 @@ void StreamRegistry::Run() {
     }
     absl::Time next = absl::InfiniteFuture();
     if (!silent_.empty()) next = silent_.begin()->first;
+    if (!cancelled_.empty()) next = std::min(next, cancelled_.begin()->first);
     for (const auto& [key, w] : windows_) next = std::min(next, w.ends);
     cv_.WaitWithDeadline(&mu_, next);
   }

@@ -54,12 +54,12 @@ namespace corridor::broker::grpc_transport {
 
 // What the registry knows of an open stream.
 struct StreamInfo {
-  uint64_t id = 0;          // set by Register
-  std::string method;       // "Subscribe", "SubmitStream"
-  PeerIdentity peer;        // who opened it
-  std::string cert_pem;     // the client certificate it presented, PEM
-  std::string connection;   // the connection: gRPC's peer string, e.g. "ipv4:127.0.0.1:50412"
-  absl::Time opened;        // set by Register
+  uint64_t id = 0;         // set by Register
+  std::string method;      // "Subscribe", "SubmitStream"
+  PeerIdentity peer;       // who opened it
+  std::string cert_pem;    // the client certificate it presented, PEM
+  std::string connection;  // the connection: gRPC's peer string, e.g. "ipv4:127.0.0.1:50412"
+  absl::Time opened;       // set by Register
 };
 
 // The StreamInfo of a call, from its authenticated TLS context: the PEM from
@@ -71,11 +71,15 @@ StreamInfo StreamInfoFor(const grpc::CallbackServerContext& ctx, std::string met
 // Implemented by a registered stream's reactor.
 class CancellableStream {
  public:
-  // Ends the stream with `why`: at once, or when its callbacks in progress
-  // complete; a write the client does not take is cancelled. Called from any
-  // thread with the registry's lock held: must not block and must not call the
-  // registry. Never called once the stream's Registration was reset.
+  // Ends the stream with `why`: at once, or as soon as its write and
+  // callbacks in progress complete. Called from any thread with the
+  // registry's lock held: must not block and must not call the registry.
+  // Never called once the stream's Registration was reset.
   virtual void CancelStream(const grpc::Status& why) = 0;
+  // The stream was cancelled (CancelStream) StreamRegistry::kAbortGrace ago
+  // and is still open (say, a write the client never takes): cancel the call
+  // outright (ServerContext::TryCancel). Called like CancelStream.
+  virtual void AbortStream() = 0;
 
  protected:
   ~CancellableStream() = default;
@@ -90,6 +94,8 @@ class StreamRegistry {
   static constexpr char kStreamsPerConnection[] = "streams_per_connection";
   static constexpr char kStreamsPerCertificate[] = "streams_per_certificate";
   static constexpr char kFirstMessageTimeout[] = "stream_first_message_timeout";
+  // How long a cancelled stream may take to finish before it is aborted.
+  static constexpr absl::Duration kAbortGrace = absl::Seconds(2);
 
   // A stream's place in the registry; move-only. Resetting it (or destroying
   // it) deregisters the stream: do that first in OnDone, before the reactor
@@ -170,6 +176,9 @@ class StreamRegistry {
   };
 
   void Deregister(uint64_t id);
+  // CancelStream, and the abort after kAbortGrace should it still be open.
+  void CancelLocked(uint64_t id, Entry& entry, const grpc::Status& why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FirstMessage(uint64_t id);
   // Counts a hit of `limit` and, when it opens a window, returns the entry to
   // record (else folds it into the window's summary).
@@ -194,6 +203,8 @@ class StreamRegistry {
   absl::flat_hash_map<std::string, size_t> per_certificate_ ABSL_GUARDED_BY(mu_);
   // Streams that have not spoken yet, by when they must have.
   std::set<std::pair<absl::Time, uint64_t>> silent_ ABSL_GUARDED_BY(mu_);
+  // Cancelled streams, by when they are aborted if still open.
+  std::set<std::pair<absl::Time, uint64_t>> cancelled_ ABSL_GUARDED_BY(mu_);
   // (limit, spiffe id) -> its open audit window.
   std::map<std::pair<std::string, std::string>, HitWindow> windows_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, uint64_t> hits_ ABSL_GUARDED_BY(mu_);

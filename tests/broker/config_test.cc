@@ -55,9 +55,8 @@ TEST(ConfigTest, LimitsHaveSaneDefaultsAndAreValidated) {
   EXPECT_EQ(cfg->limits.audit_window, absl::Minutes(1));
   const std::string base = "broker: {listen: 'a:1', data_dir: d, tls: {cert: c, key: k, ca: a}, ";
   const std::string rest = "}\ntrust_domain: t\nagencies: [{id: a, kind: police}]\n";
-  auto set = ParseConfig(base + "limits: {streams_per_certificate: 5, handshake_timeout_ms: 1500}" +
-                             rest,
-                         "/");
+  auto set = ParseConfig(
+      base + "limits: {streams_per_certificate: 5, handshake_timeout_ms: 1500}" + rest, "/");
   ASSERT_TRUE(set.ok()) << set.status();
   EXPECT_EQ(set->limits.streams_per_certificate, 5u);
   EXPECT_EQ(set->limits.handshake_timeout, absl::Milliseconds(1500));

@@ -478,7 +478,8 @@ TEST_F(DeliveryHubTest, ANeverAckingSubscriberAddsABoundedNumberOfRedeliveryEntr
     }
     return n;
   };
-  for (int i = 0; i < 500 && summarized() < redelivered; ++i) absl::SleepFor(absl::Milliseconds(10));
+  for (int i = 0; i < 500 && summarized() < redelivered; ++i)
+    absl::SleepFor(absl::Milliseconds(10));
   uint64_t entries = 0, counted = 0;
   std::set<uint64_t> listed;
   for (const auto& g : WaitAudit(1)) {
