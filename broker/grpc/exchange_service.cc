@@ -46,8 +46,9 @@ class SubmitStreamReactor final
   void CancelStream(const grpc::Status& why) override {
     std::unique_lock<std::mutex> lock(mu_);
     if (finished_ || cut_) return;
-    cut_ = why;  // no more reads or replies; finishes once the write and submissions in progress
-                 // are done
+    // No more reads or replies; it finishes once the write and the
+    // submissions in progress are done.
+    cut_ = why;
     MaybeFinishLocked(lock);
   }
   void AbortStream() override { ctx_->TryCancel(); }  // a reply the client never takes
