@@ -120,6 +120,9 @@ bool ReadEntryFacts(std::string_view bytes, EntryFacts* facts) {
       case v1::AuditEntry::kCaseRefFieldNumber:
         ok = delimited && ReadString(in, bytes, &facts->case_ref);
         break;
+      case v1::AuditEntry::kRedeliveriesFieldNumber:
+        ok = delimited && ReadString(in, bytes, &facts->redeliveries);
+        break;
       default:
         ok = WireFormatLite::SkipField(&in, tag);
     }

@@ -76,6 +76,7 @@ struct EntryFacts {
   std::string_view client_message_id;
   std::string_view sender_agency_id;
   std::string_view case_ref;
+  std::string_view redeliveries;  // a RedeliverySummary's bytes, when set
 };
 
 // False when `bytes` is not a well-formed message with its fields in number

@@ -149,16 +149,32 @@ absl::Time ToTime(const google::protobuf::Timestamp& ts) {
   return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
 }
 
+// True when a redelivery summary in `e` lists an exchange for which `pred` holds.
+template <typename Pred>
+bool AnyRedelivered(const v1::AuditEntry& e, Pred pred) {
+  if (!e.has_redeliveries()) return false;
+  for (const v1::RedeliveredExchange& x : e.redeliveries().exchanges()) {
+    if (pred(x)) return true;
+  }
+  return false;
+}
+
 bool Matches(const v1::AuditQuery& q, const v1::AuditEntry& e) {
   if (q.has_from_time() && ToTime(e.broker_time()) < ToTime(q.from_time())) return false;
   if (q.has_to_time() && ToTime(e.broker_time()) >= ToTime(q.to_time())) return false;
   if (!q.agency_id().empty() && e.actor_agency_id() != q.agency_id() &&
-      e.sender_agency_id() != q.agency_id() && e.recipient_agency_id() != q.agency_id()) {
+      e.sender_agency_id() != q.agency_id() && e.recipient_agency_id() != q.agency_id() &&
+      !AnyRedelivered(e, [&](const auto& x) { return x.sender_agency_id() == q.agency_id(); })) {
     return false;
   }
   if (!q.officer_id().empty() && e.officer_id() != q.officer_id()) return false;
-  if (!q.exchange_id().empty() && e.exchange_id() != q.exchange_id()) return false;
-  if (!q.client_message_id().empty() && e.client_message_id() != q.client_message_id()) {
+  if (!q.exchange_id().empty() && e.exchange_id() != q.exchange_id() &&
+      !AnyRedelivered(e, [&](const auto& x) { return x.exchange_id() == q.exchange_id(); })) {
+    return false;
+  }
+  if (!q.client_message_id().empty() && e.client_message_id() != q.client_message_id() &&
+      !AnyRedelivered(
+          e, [&](const auto& x) { return x.client_message_id() == q.client_message_id(); })) {
     return false;
   }
   if (!q.case_ref().empty() && e.case_ref() != q.case_ref()) return false;
@@ -444,6 +460,23 @@ void AuditLog::IndexEntry(const EntryFacts& e, uint64_t index) {
   }
   add('M', IndexesClientId(e) ? e.client_message_id : std::string_view());
   add('R', e.case_ref);
+  if (!e.redeliveries.empty()) {
+    // A summary (rare: one per subscription and window) lists up to 256
+    // deliveries: each exchange is indexed exactly, with its sender. The
+    // client ids are found through the exchanges, as for an ack.
+    v1::RedeliverySummary summary;
+    if (summary.ParseFromArray(e.redeliveries.data(), static_cast<int>(e.redeliveries.size()))) {
+      for (const v1::RedeliveredExchange& x : summary.exchanges()) {
+        for (const auto& [kind, value] :
+             {std::pair<char, const std::string*>{'X', &x.exchange_id()},
+              {'A', &x.sender_agency_id()}}) {
+          if (value->empty()) continue;
+          std::vector<uint64_t>& list = PostingFor(field, kind, *value).indices;
+          if (list.empty() || list.back() != index) list.push_back(index);
+        }
+      }
+    }
+  }
 }
 
 void AuditLog::StagePostings(rocksdb::WriteBatch& batch) {

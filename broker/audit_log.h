@@ -79,7 +79,9 @@ class AuditLog {
   // REDELIVERY entries with an exchange id, not listed under the client id)
   // through its other entries: such an entry must carry the exchange id and
   // client id of an exchange whose collection was appended (the broker's copy
-  // both from the stored envelope).
+  // both from the stored envelope). A redelivery summary is indexed under
+  // each exchange it lists (exactly, 'X') and each of their senders, so those
+  // queries find it too.
   void Append(std::vector<v1::AuditEntry>& entries, rocksdb::WriteBatch& batch);
   // The same for entries built in wire form (an exchange's, the hub's acks):
   // each is stored as `bytes` with index and delivery_seq written in their
@@ -128,7 +130,7 @@ class AuditLog {
     std::vector<uint64_t> indices;  // ascending, without repeats
     std::vector<uint8_t> slots;     // 'E' lists: each index's exchange within the bucket
   };
-  static constexpr size_t kIndexedFields = 7;
+  static constexpr size_t kIndexedFields = 8;
   // Tree levels per tile level, and hashes per tile.
   static constexpr uint32_t kTileHeight = 8;
   static constexpr uint64_t kTileWidth = 256;

@@ -1,5 +1,6 @@
 #include "broker/config.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -43,6 +44,61 @@ absl::Status CheckUtf8(const YAML::Node& node, const std::string& path) {
       }
       CORRIDOR_RETURN_IF_ERROR(
           CheckUtf8(kv.second, path.empty() ? key : absl::StrCat(path, ".", key)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// A whole number in [min, max] at `node` (named `field` in errors).
+absl::StatusOr<int64_t> Bounded(const YAML::Node& node, std::string_view field, int64_t min,
+                                int64_t max) {
+  const int64_t v = node.as<int64_t>();
+  if (v < min || v > max) {
+    return absl::InvalidArgumentError(absl::StrCat("broker.limits.",
+                                                   absl::string_view(field.data(), field.size()),
+                                                   ": must be ", min, " to ", max));
+  }
+  return v;
+}
+
+absl::Status ParseLimits(const YAML::Node& l, LimitSettings* out) {
+  if (!l.IsMap()) return absl::InvalidArgumentError("broker.limits: must be a map");
+  struct Count {
+    const char* key;
+    size_t* value;
+  };
+  for (const Count& c : {Count{"streams_per_connection", &out->streams_per_connection},
+                         Count{"streams_per_certificate", &out->streams_per_certificate}}) {
+    if (!l[c.key]) continue;
+    CORRIDOR_ASSIGN_OR_RETURN(int64_t v, Bounded(l[c.key], c.key, 1, 1'000'000));
+    *c.value = static_cast<size_t>(v);
+  }
+  struct Millis {
+    const char* key;
+    absl::Duration* value;
+    int64_t min;
+    int64_t max;
+  };
+  constexpr int64_t kDay = 24 * 3600 * 1000;
+  for (const Millis& m : {
+           Millis{"stream_first_message_timeout_ms", &out->stream_first_message_timeout, 100, kDay},
+           Millis{"handshake_timeout_ms", &out->handshake_timeout, 100, 600'000},
+           Millis{"redelivery_backoff_max_ms", &out->redelivery_backoff_max, 1000, kDay},
+           Millis{"redelivery_audit_window_ms", &out->redelivery_audit_window, 10, kDay},
+           Millis{"audit_window_ms", &out->audit_window, 10, kDay},
+       }) {
+    if (!l[m.key]) continue;
+    CORRIDOR_ASSIGN_OR_RETURN(int64_t v, Bounded(l[m.key], m.key, m.min, m.max));
+    *m.value = absl::Milliseconds(v);
+  }
+  for (const auto& kv : l) {
+    static constexpr std::string_view kKnown[] = {
+        "streams_per_connection", "streams_per_certificate",   "stream_first_message_timeout_ms",
+        "handshake_timeout_ms",   "redelivery_backoff_max_ms", "redelivery_audit_window_ms",
+        "audit_window_ms"};
+    const std::string key = kv.first.as<std::string>();
+    if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown)) {
+      return absl::InvalidArgumentError(absl::StrCat("broker.limits.", key, ": unknown limit"));
     }
   }
   return absl::OkStatus();
@@ -98,6 +154,9 @@ absl::StatusOr<BrokerConfig> ParseOrThrow(std::string_view text,
       }
       cfg.audit.checkpoint_interval = absl::Milliseconds(v);
     }
+  }
+  if (const YAML::Node l = b["limits"]; l) {
+    CORRIDOR_RETURN_IF_ERROR(ParseLimits(l, &cfg.limits));
   }
   auto registry = policy::ParseRegistry(root);
   if (!registry.ok()) return registry.status();

@@ -32,6 +32,33 @@ struct AuditSettings {
   absl::Duration checkpoint_interval = absl::Seconds(1);  // or this long, whichever first
 };
 
+// Resource limits (`broker.limits` in the YAML). Every limit that is hit is
+// counted (Admin.Status `limits_hit`) and recorded as a security entry in the
+// audit log, summarized per certificate and per `audit_window`, so that a
+// flood of refusals cannot flood the log.
+struct LimitSettings {
+  // Long-lived streams (Subscribe, SubmitStream) open at once on one client
+  // connection, and presented with one certificate over all its connections.
+  // The next one is refused with RESOURCE_EXHAUSTED naming the limit.
+  size_t streams_per_connection = 64;
+  size_t streams_per_certificate = 256;
+  // A stream that sends no message this long after it opened (a Subscribe
+  // without its SubscriptionOpen, say) is closed (DEADLINE_EXCEEDED).
+  absl::Duration stream_first_message_timeout = absl::Seconds(10);
+  // A connection whose TLS handshake has not completed this long after it was
+  // accepted is closed (gRPC's server handshake timeout; its default is 120 s).
+  absl::Duration handshake_timeout = absl::Seconds(10);
+  // An unacked delivery is sent again after the ack deadline, then after
+  // twice that, four times, ... but never waiting longer than this.
+  absl::Duration redelivery_backoff_max = absl::Minutes(5);
+  // Redeliveries are audited as one summary entry per subscription per window
+  // (more only when over 256 deliveries were sent again within it).
+  absl::Duration redelivery_audit_window = absl::Minutes(1);
+  // A limit hit again by the same certificate within this window is counted
+  // into one summary entry instead of an entry each.
+  absl::Duration audit_window = absl::Minutes(1);
+};
+
 struct BrokerConfig {
   std::string broker_id = "broker";
   std::string listen = "127.0.0.1:7443";  // host:port; port 0 picks a free port
@@ -40,6 +67,7 @@ struct BrokerConfig {
   TlsFiles tls;
   std::string policy_dir;  // empty: permit every registered agency
   AuditSettings audit;
+  LimitSettings limits;
   std::shared_ptr<const policy::Registry> registry;
   std::string source;  // the file it came from, or "<embedded>"
 };

@@ -239,6 +239,7 @@ void DeliveryHub::FillStatus(const PeerIdentity& caller, v1::StatusResponse base
       for (const auto& [agency, head] : heads_) deliveries += head;
       base.set_deliveries_stored(deliveries);
       base.set_connected_streams(static_cast<uint32_t>(sessions_.size()));
+      (*base.mutable_limits_hit())["redelivery_backoff_max"] = backoff_capped_;
     }
     for (const auto& [key, sub] : subs_) {
       if (caller.role != PeerRole::kAdmin && key.first != caller.agency_id) continue;
@@ -495,6 +496,7 @@ void DeliveryHub::EraseInflight(Session* s, std::map<uint64_t, Inflight>::iterat
   if (it->second.expires != absl::InfiniteFuture()) {
     s->expiring.erase({it->second.expires, it->first});
   }
+  if (it->second.attempt > 1) s->retry.erase({it->second.deadline, it->first});
   s->inflight.erase(it);  // its Due entry is dropped when it reaches the front
   --inflight_total_;
 }
@@ -512,20 +514,121 @@ void DeliveryHub::Redeliver(absl::Time now) {
         s->expiring.erase(s->expiring.begin());
       }
     }
-    // Only what was queued before this pass: a redelivery goes to the back.
-    for (size_t n = s->due.size(); n > 0 && s->due.front().deadline <= now; --n) {
+    // First sends past their ack deadline.
+    while (!s->due.empty() && s->due.front().deadline <= now) {
       const Due due = s->due.front();
       s->due.pop_front();
       auto inflight = s->inflight.find(due.seq);
       if (inflight == s->inflight.end() || inflight->second.attempt != due.attempt) continue;
-      Inflight& inf = inflight->second;
-      ++inf.attempt;
-      inf.deadline = now + s->ack_deadline;
-      s->due.push_back(Due{inf.deadline, due.seq, inf.attempt});
-      Audit(s, *inf.delivery, inf.attempt, v1::AUDIT_EVENT_REDELIVERY);
-      s->sink->Send(inf.delivery, inf.attempt, s->sub->record.name());
+      Resend(s, due.seq, inflight->second, now);
+    }
+    // Redeliveries past theirs (each one's next deadline lies after `now`).
+    while (!s->retry.empty() && s->retry.begin()->first <= now) {
+      const uint64_t seq = s->retry.begin()->second;
+      s->retry.erase(s->retry.begin());
+      auto inflight = s->inflight.find(seq);
+      if (inflight == s->inflight.end()) continue;  // not expected: acks erase their entry
+      Resend(s, seq, inflight->second, now);
     }
   }
+}
+
+void DeliveryHub::Resend(Session* s, uint64_t seq, Inflight& inf, absl::Time now) {
+  ++inf.attempt;
+  // Attempt n waits ack_deadline * 2^(n-1), capped (the shift is bounded so
+  // that it cannot overflow; the cap is reached long before).
+  const absl::Duration cap = std::max(options_.redelivery_backoff_max, s->ack_deadline);
+  absl::Duration wait = s->ack_deadline * (int64_t{1} << std::min<uint32_t>(inf.attempt - 1, 30));
+  if (wait >= cap) {
+    wait = cap;
+    ++backoff_capped_;
+  }
+  inf.deadline = now + wait;
+  s->retry.emplace(inf.deadline, seq);
+  ++redeliveries_;
+  NoteRedelivery(s, seq, inf, now);
+  s->sink->Send(inf.delivery, inf.attempt, s->sub->record.name());
+}
+
+void DeliveryHub::NoteRedelivery(Session* s, uint64_t seq, const Inflight& inf, absl::Time now) {
+  Sub* sub = s->sub;
+  RedeliveryWindow& w = sub->redeliveries;
+  if (!w.by_seq.empty() &&
+      (w.peer.spiffe_id != s->peer.spiffe_id ||
+       (w.by_seq.size() >= kMaxRedeliveriesPerSummary && !w.by_seq.count(seq)))) {
+    RecordRedeliveries(sub);  // another node, or the entry is full
+  }
+  if (w.by_seq.empty()) {
+    if (w.count == 0) open_windows_.push_back(sub);  // not listed since it was last recorded
+    w.peer = s->peer;
+    w.ends = now + options_.redelivery_audit_window;
+    w.first = now;
+    w.count = 0;
+  }
+  w.last = now;
+  ++w.count;
+  Redelivered& r = w.by_seq[seq];
+  if (r.count == 0) {
+    const QueuedDelivery& d = *inf.delivery;
+    r.exchange_id = d.exchange_id;
+    r.client_message_id = d.client_message_id;
+    r.sender_agency_id = d.sender_agency_id;
+    r.first_attempt = inf.attempt;
+  }
+  ++r.count;
+  r.last_attempt = inf.attempt;
+  r.last_sent = now;
+}
+
+void DeliveryHub::RecordRedeliveries(Sub* sub) {
+  RedeliveryWindow& w = sub->redeliveries;
+  if (w.by_seq.empty()) return;
+  using google::protobuf::util::TimeUtil;
+  auto ts = [](absl::Time t) { return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t)); };
+  // A rare entry (one per subscription and window): built as a message.
+  v1::AuditEntry e;
+  e.set_event(v1::AUDIT_EVENT_REDELIVERY);
+  *e.mutable_broker_time() = TimeUtil::GetCurrentTime();
+  e.set_actor_agency_id(w.peer.agency_id);
+  e.set_actor_node(w.peer.node);
+  e.set_actor_spiffe_id(w.peer.spiffe_id);
+  e.set_recipient_agency_id(sub->record.agency_id());
+  v1::RedeliverySummary& summary = *e.mutable_redeliveries();
+  summary.set_subscription(sub->record.name());
+  summary.set_count(w.count);
+  *summary.mutable_first_attempt() = ts(w.first);
+  *summary.mutable_last_attempt() = ts(w.last);
+  summary.set_first_seq(w.by_seq.begin()->first);
+  summary.set_last_seq(w.by_seq.rbegin()->first);
+  for (auto& [seq, r] : w.by_seq) {
+    v1::RedeliveredExchange& x = *summary.add_exchanges();
+    x.set_exchange_id(std::move(r.exchange_id));
+    x.set_client_message_id(std::move(r.client_message_id));
+    x.set_sender_agency_id(std::move(r.sender_agency_id));
+    x.set_delivery_seq(seq);
+    x.set_count(r.count);
+    x.set_first_attempt(r.first_attempt);
+    x.set_last_attempt(r.last_attempt);
+    *x.mutable_last_sent() = ts(r.last_sent);
+  }
+  // In wire form like the others: no index, no delivery_seq (AuditLog::Append
+  // writes the index first), so the stored bytes are protobuf's serialization.
+  PreparedEntry& p = sub->audit.emplace_back();
+  e.SerializeToString(&p.bytes);
+  p.seq_at = 0;
+  w.by_seq.clear();
+  ++unpersisted_audit_;
+  MarkDirty(sub);
+}
+
+void DeliveryHub::RecordEndedWindows(absl::Time now) {
+  std::erase_if(open_windows_, [&](Sub* sub) {
+    RedeliveryWindow& w = sub->redeliveries;
+    if (!w.by_seq.empty() && w.ends > now) return false;
+    RecordRedeliveries(sub);
+    w.count = 0;  // no longer listed
+    return true;
+  });
 }
 
 void DeliveryHub::UpdateFloor(Sub* sub) {
@@ -576,9 +679,6 @@ void DeliveryHub::Audit(Session* s, const QueuedDelivery& d, uint32_t attempt,
   e.seq_at = e.bytes.size();
   e.delivery_seq = d.seq;
   w.String(E::kCaseRefFieldNumber, d.case_ref);
-  if (event == v1::AUDIT_EVENT_REDELIVERY) {
-    w.String(E::kDetailFieldNumber, absl::StrCat("attempt ", attempt));
-  }
   ++unpersisted_audit_;
   MarkDirty(s->sub);
 }
@@ -651,7 +751,7 @@ void DeliveryHub::Run() {
       if (!dirty_.empty()) {
         cv_.wait_for(lock, absl::ToChronoMilliseconds(kPersistTick),
                      [&] { return stopping_ || !queue_.empty(); });
-      } else if (inflight_total_ > 0) {
+      } else if (inflight_total_ > 0 || !open_windows_.empty()) {
         cv_.wait_for(lock, absl::ToChronoMilliseconds(kDeadlineTick),
                      [&] { return stopping_ || !queue_.empty(); });
       } else {
@@ -671,6 +771,7 @@ void DeliveryHub::Run() {
     absl::Time now = absl::Now();
     if (now >= next_deadline_check_) {
       Redeliver(now);
+      if (!open_windows_.empty()) RecordEndedWindows(now);
       next_deadline_check_ = now + kDeadlineTick;
     }
     // Acks are batched for the disk: at most one task per subscription per tick.
@@ -691,6 +792,7 @@ void DeliveryHub::Run() {
   }
   sessions_.clear();
   inflight_total_ = 0;
+  RecordEndedWindows(absl::InfiniteFuture());
   PersistDirty();
 }
 

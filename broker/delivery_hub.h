@@ -62,7 +62,21 @@ struct DeliveryHubOptions {
   // subscriber draining a backlog faster than the log can record its acks
   // waits instead of growing the broker (~1 KiB of heap an entry).
   size_t max_unpersisted_audit = 32768;
+  // Redelivery backoff: an unacked delivery is sent again after the ack
+  // deadline, then after twice the deadline, four times, ... never waiting
+  // longer than this (nor less than the ack deadline).
+  absl::Duration redelivery_backoff_max = absl::Minutes(5);
+  // Redeliveries are audited as one summary entry (AUDIT_EVENT_REDELIVERY with
+  // RedeliverySummary) per subscription per window, opened by the first
+  // redelivery; a window that has listed kMaxRedeliveriesPerSummary deliveries
+  // is recorded and a new one opened. Also recorded when the node attached to
+  // the subscription changes, and at Stop.
+  absl::Duration redelivery_audit_window = absl::Minutes(1);
 };
+
+// Deliveries listed in one redelivery summary entry, at most: the entry stays
+// ~20 KiB however many deliveries a subscriber leaves unacked.
+inline constexpr size_t kMaxRedeliveriesPerSummary = 256;
 
 class DeliveryHub {
  public:
@@ -119,9 +133,11 @@ class DeliveryHub {
     uint32_t attempt = 1;
     std::shared_ptr<const QueuedDelivery> delivery;  // shared, immutable, seq set
   };
-  // A (re)send waiting for its ack deadline. A session's ack deadline is fixed,
-  // so these are queued in deadline order; entries whose delivery was acked (or
-  // sent again since) are dropped when they reach the front, or compacted away.
+  // A first send waiting for its ack deadline. A session's ack deadline is
+  // fixed, so these are queued in deadline order; entries whose delivery was
+  // acked (or sent again since) are dropped when they reach the front, or
+  // compacted away. Redeliveries wait in Session::retry instead (backoff makes
+  // their deadlines vary).
   struct Due {
     absl::Time deadline;
     uint64_t seq;
@@ -138,7 +154,8 @@ class DeliveryHub {
     uint32_t max_in_flight = 256;
     absl::Duration ack_deadline = absl::Seconds(30);
     std::map<uint64_t, Inflight> inflight;
-    std::deque<Due> due;                                 // deadline order
+    std::deque<Due> due;                                 // deadline order, attempt 1
+    std::set<std::pair<absl::Time, uint64_t>> retry;     // (deadline, seq), attempt > 1
     std::set<std::pair<absl::Time, uint64_t>> expiring;  // in flight with expires_at
     // The deliveries CF iterator of a session draining from the store, kept
     // across Pumps (a new one per Pump cost a NewIterator and a Seek each time).
@@ -149,8 +166,29 @@ class DeliveryHub {
     uint64_t store_it_head = 0;        // the head when it was made
     absl::Time store_it_made;
   };
+  // One redelivered delivery in the open summary window of a subscription.
+  struct Redelivered {
+    std::string exchange_id;
+    std::string client_message_id;
+    std::string sender_agency_id;
+    uint32_t count = 0;
+    uint32_t first_attempt = 0;
+    uint32_t last_attempt = 0;
+    absl::Time last_sent;
+  };
+  // The redeliveries of a subscription not yet recorded (see
+  // DeliveryHubOptions::redelivery_audit_window). Open while `by_seq` is not empty.
+  struct RedeliveryWindow {
+    PeerIdentity peer;  // the node they were sent to
+    absl::Time ends;
+    absl::Time first;
+    absl::Time last;
+    uint64_t count = 0;
+    std::map<uint64_t, Redelivered> by_seq;
+  };
   struct Sub {
     store::v1::SubscriptionRecord record;
+    RedeliveryWindow redeliveries;
     std::set<uint64_t> acked;           // acked seqs >= record.ack_floor
     std::vector<uint64_t> new_acks;     // acked since the last persist
     std::vector<PreparedEntry> audit;   // to record with them
@@ -171,6 +209,14 @@ class DeliveryHub {
   void SendFirst(Session* s, uint64_t seq, std::shared_ptr<const QueuedDelivery> d, absl::Time now);
   void EraseInflight(Session* s, std::map<uint64_t, Inflight>::iterator it);
   void Redeliver(absl::Time now);
+  // Sends the in-flight delivery `seq` again, with the next backoff deadline.
+  void Resend(Session* s, uint64_t seq, Inflight& inf, absl::Time now);
+  // Adds a redelivery to its subscription's summary window.
+  void NoteRedelivery(Session* s, uint64_t seq, const Inflight& inf, absl::Time now);
+  // Records a subscription's open summary window as an audit entry, and closes it.
+  void RecordRedeliveries(Sub* sub);
+  // Records the windows that ended by `now` (all of them when `now` is InfiniteFuture).
+  void RecordEndedWindows(absl::Time now);
   void UpdateFloor(Sub* sub);
   void MarkDirty(Sub* sub);
   void Audit(Session* s, const QueuedDelivery& d, uint32_t attempt, v1::AuditEvent event);
@@ -218,6 +264,9 @@ class DeliveryHub {
   size_t inflight_total_ = 0;  // over all sessions
   // Audit entries recorded (Audit) whose commit has not completed yet.
   size_t unpersisted_audit_ = 0;
+  std::vector<Sub*> open_windows_;  // subs whose redelivery window is open (or was)
+  uint64_t redeliveries_ = 0;       // all time, for Status
+  uint64_t backoff_capped_ = 0;     // redeliveries scheduled at redelivery_backoff_max
   absl::Time next_deadline_check_ = absl::InfinitePast();
   absl::Time next_persist_ = absl::InfinitePast();
 };

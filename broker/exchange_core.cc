@@ -173,7 +173,15 @@ class ExchangeCore::Impl {
                    const std::vector<std::string>& filters) { SetRoute(agency, name, filters); },
             [this](std::vector<PreparedEntry>& entries, rocksdb::WriteBatch& batch) {
               audit_->Append(entries, batch);
-            }) {}
+            },
+            HubOptions(config.limits)) {}
+
+  static DeliveryHub::Options HubOptions(const LimitSettings& limits) {
+    DeliveryHub::Options o;
+    o.redelivery_backoff_max = limits.redelivery_backoff_max;
+    o.redelivery_audit_window = limits.redelivery_audit_window;
+    return o;
+  }
 
   absl::Status Recover() {
     AuditLog::Options audit_options;

@@ -85,6 +85,19 @@ std::string FormatEntry(const v1::AuditEntry& e) {
     absl::StrAppend(&line, "\n    policy ", e.old_policy_version().substr(0, 12), " -> ",
                     e.new_policy_version().substr(0, 12));
   }
+  if (e.has_redeliveries()) {
+    const v1::RedeliverySummary& r = e.redeliveries();
+    absl::StrAppend(&line, "\n    subscription ", r.subscription(), ": ", r.count(),
+                    " redeliveries of ", r.exchanges_size(), " deliveries (seq ", r.first_seq(),
+                    "..", r.last_seq(), ") from ", TimeUtil::ToString(r.first_attempt()), " to ",
+                    TimeUtil::ToString(r.last_attempt()));
+    for (const v1::RedeliveredExchange& x : r.exchanges()) {
+      absl::StrAppend(&line, "\n      #", x.delivery_seq(), " ", x.exchange_id(), " (",
+                      x.client_message_id(), ") from ", x.sender_agency_id(), "  ", x.count(),
+                      x.count() == 1 ? " time" : " times", ", attempt ", x.first_attempt());
+      if (x.last_attempt() != x.first_attempt()) absl::StrAppend(&line, "..", x.last_attempt());
+    }
+  }
   if (!e.detail().empty()) absl::StrAppend(&line, "\n    ", e.detail());
   return line;
 }

@@ -1,6 +1,7 @@
 #include "agency_adapters/cli/common.h"
 
 #include <cstdlib>
+#include <map>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -188,6 +189,12 @@ std::string FormatStatus(const v1::StatusResponse& s) {
     out << "  synced writes " << s.synced_writes() << " carrying " << s.keys_written()
         << " keys in " << s.bytes_written() << " bytes; audit log " << s.audit_entries()
         << " entries\n";
+  }
+  if (!s.limits_hit().empty()) {
+    std::map<std::string, uint64_t> sorted(s.limits_hit().begin(), s.limits_hit().end());
+    out << "  limits hit:";
+    for (const auto& [name, count] : sorted) out << " " << name << " " << count;
+    out << "\n";
   }
   for (const auto& sub : s.subscriptions()) {
     out << "  subscription " << sub.agency_id() << "/" << sub.name() << "  filters ["

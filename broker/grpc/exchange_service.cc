@@ -31,13 +31,34 @@ constexpr size_t kMaxRepliesPerMessage = 512;
 constexpr size_t kMaxOutbox = 8192;
 
 class SubmitStreamReactor final
-    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
+      public CancellableStream {
  public:
-  SubmitStreamReactor(ExchangeCore* core, PeerIdentity peer) : core_(core), peer_(std::move(peer)) {
-    StartRead(&read_buf_);
+  SubmitStreamReactor(ExchangeCore* core, grpc::CallbackServerContext* ctx, PeerIdentity peer)
+      : core_(core), ctx_(ctx), peer_(std::move(peer)) {}
+
+  // Starts reading, registered as `registration` (reset in OnDone).
+  void Start(StreamRegistry::Registration registration) {
+    registration_ = std::move(registration);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!finished_ && !cut_) StartRead(&read_buf_);  // unless cut already
   }
 
+  void CancelStream(const grpc::Status& why) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (finished_ || cut_) return;
+    // No more reads or replies; it finishes once the write and the
+    // submissions in progress are done.
+    cut_ = why;
+    MaybeFinishLocked(lock);
+  }
+  void AbortStream() override { ctx_->TryCancel(); }  // a reply the client never takes
+
   void OnReadDone(bool ok) override {
+    if (ok && first_message_) {
+      first_message_ = false;
+      registration_.FirstMessage();
+    }
     if (!ok) {
       std::unique_lock<std::mutex> lock(mu_);
       reads_done_ = true;
@@ -82,7 +103,7 @@ class SubmitStreamReactor final
       // this read completed): nothing more is submitted for it, or the
       // callbacks would outlive the reactor. Once counted in
       // pending_callbacks_, they hold the finish back.
-      if (finished_ || broken_) return;
+      if (finished_ || broken_ || cut_) return;
       if (first_read_) {
         first_read_ = false;
         batch_replies_ = request_.batch_replies();
@@ -113,6 +134,7 @@ class SubmitStreamReactor final
                     });
     }
     std::lock_guard<std::mutex> lock(mu_);
+    if (cut_) return;
     if (slots_.size() < kMaxStreamInFlight) {
       StartRead(&read_buf_);
     } else {
@@ -130,14 +152,17 @@ class SubmitStreamReactor final
       base_ += out_count_;
     }
     out_count_ = 0;
-    if (read_paused_ && slots_.size() < kMaxStreamInFlight && !broken_) {
+    if (read_paused_ && slots_.size() < kMaxStreamInFlight && !broken_ && !cut_) {
       read_paused_ = false;
       StartRead(&read_buf_);
     }
     WriteNextLocked(lock);
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    registration_.Reset();  // first: no cancellation reaches a deleted reactor
+    delete this;
+  }
 
  private:
   struct Slot {
@@ -166,7 +191,7 @@ class SubmitStreamReactor final
   // or finishes once everything is answered.
   void WriteNextLocked(std::unique_lock<std::mutex>& lock) {
     if (writing_ || finished_) return;
-    if (!broken_ && !slots_.empty() && slots_.front().ready) {
+    if (!broken_ && !cut_ && !slots_.empty() && slots_.front().ready) {
       writing_ = true;
       out_ = std::move(slots_.front().response);
       out_count_ = 1;
@@ -196,16 +221,20 @@ class SubmitStreamReactor final
 
   void MaybeFinishLocked(std::unique_lock<std::mutex>& lock) {
     if (finished_ || writing_ || pending_callbacks_ > 0) return;
-    if (!broken_ && !(reads_done_ && slots_.empty())) return;
+    if (!broken_ && !cut_ && !(reads_done_ && slots_.empty())) return;
     finished_ = true;
     lock.unlock();
-    Finish(broken_    ? grpc::Status(grpc::StatusCode::CANCELLED, "stream broken")
+    Finish(cut_       ? *cut_
+           : broken_  ? grpc::Status(grpc::StatusCode::CANCELLED, "stream broken")
            : refused_ ? *refused_
                       : grpc::Status::OK);
   }
 
   ExchangeCore* const core_;
+  grpc::CallbackServerContext* const ctx_;  // valid until OnDone
   const PeerIdentity peer_;
+  StreamRegistry::Registration registration_;
+  bool first_message_ = true;  // reads are serial, so no lock
   grpc::ByteBuffer read_buf_;  // owned by the read in progress, like the next one
   v1::SubmitRequest request_;
   std::vector<RefusedEnvelope> refused_envelopes_;  // request_'s, when it was salvaged
@@ -224,6 +253,7 @@ class SubmitStreamReactor final
   bool read_paused_ = false;
   bool broken_ = false;
   bool finished_ = false;
+  std::optional<grpc::Status> cut_;  // cancelled through the registry, and why
 };
 
 class SubscribeReactor;
@@ -247,14 +277,23 @@ class StreamSink final : public DeliverySink {
   SubscribeReactor* reactor_;  // guarded by mu_
 };
 
-class SubscribeReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+class SubscribeReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
+                               public CancellableStream {
  public:
-  SubscribeReactor(ExchangeCore* core, PeerIdentity peer)
-      : core_(core), peer_(std::move(peer)), sink_(std::make_shared<StreamSink>(this)) {
-    StartRead(&read_buf_);
+  SubscribeReactor(ExchangeCore* core, grpc::CallbackServerContext* ctx, PeerIdentity peer)
+      : core_(core), ctx_(ctx), peer_(std::move(peer)), sink_(std::make_shared<StreamSink>(this)) {}
+
+  // Starts reading, registered as `registration` (reset in OnDone).
+  void Start(StreamRegistry::Registration registration) {
+    registration_ = std::move(registration);
+    if (!Ending()) StartRead(&read_buf_);
   }
 
+  void CancelStream(const grpc::Status& why) override { EndStream(why); }
+  void AbortStream() override { ctx_->TryCancel(); }  // a write the client never takes
+
   void OnReadDone(bool ok) override {
+    if (ok && !opened_requested_) registration_.FirstMessage();
     if (!ok) {
       // The client half-closed or went away: its unacked deliveries stay queued.
       EndStream(grpc::Status::OK);
@@ -318,6 +357,7 @@ class SubscribeReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, 
   }
 
   void OnDone() override {
+    registration_.Reset();  // first: no cancellation reaches a deleted reactor
     sink_->Detach();
     uint64_t session;
     {
@@ -459,8 +499,10 @@ class SubscribeReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, 
   }
 
   ExchangeCore* const core_;
+  grpc::CallbackServerContext* const ctx_;  // valid until OnDone
   const PeerIdentity peer_;
   const std::shared_ptr<StreamSink> sink_;
+  StreamRegistry::Registration registration_;
   grpc::ByteBuffer read_buf_;  // owned by the read in progress
   v1::SubscribeRequest request_;
   bool opened_requested_ = false;  // reads are serial, so no lock
@@ -565,7 +607,15 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* ExchangeService::Su
     return new RejectingBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>(
         ToGrpcStatus(peer.status()));
   }
-  return new SubmitStreamReactor(core_, *std::move(peer));
+  auto* reactor = new SubmitStreamReactor(core_, ctx, *peer);
+  auto registration = streams_->Register(StreamInfoFor(*ctx, "SubmitStream", *peer), reactor);
+  if (!registration.ok()) {
+    delete reactor;  // never started
+    return new RejectingBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>(
+        ToGrpcStatus(registration.status()));
+  }
+  reactor->Start(*std::move(registration));
+  return reactor;
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* ExchangeService::Subscribe(
@@ -579,7 +629,15 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* ExchangeService::Su
     return new RejectingBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>(grpc::Status(
         grpc::StatusCode::PERMISSION_DENIED, "only agency nodes may subscribe to deliveries"));
   }
-  return new SubscribeReactor(core_, *std::move(peer));
+  auto* reactor = new SubscribeReactor(core_, ctx, *peer);
+  auto registration = streams_->Register(StreamInfoFor(*ctx, "Subscribe", *peer), reactor);
+  if (!registration.ok()) {
+    delete reactor;  // never started
+    return new RejectingBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>(
+        ToGrpcStatus(registration.status()));
+  }
+  reactor->Start(*std::move(registration));
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* AdminService::Status(grpc::CallbackServerContext* ctx,
@@ -596,7 +654,9 @@ grpc::ServerUnaryReactor* AdminService::Status(grpc::CallbackServerContext* ctx,
         grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "status is for agency nodes and admins"));
     return reactor;
   }
-  core_->Status(*peer, [reactor, response](v1::StatusResponse r) {
+  const bool admin = peer->role == PeerRole::kAdmin;
+  core_->Status(*peer, [this, admin, reactor, response](v1::StatusResponse r) {
+    if (admin && streams_ != nullptr) streams_->FillStatus(&r);  // broker-wide: admins only
     *response = std::move(r);
     reactor->Finish(grpc::Status::OK);
   });

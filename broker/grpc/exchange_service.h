@@ -3,13 +3,16 @@
 // result into the reply. Reactors never block: the core calls back on its own
 // threads, which then StartWrite/Finish.
 //
-// Lifetime: the services borrow the core, which must outlive the gRPC server.
+// Lifetime: the services borrow the core and the stream registry, which must
+// outlive the gRPC server. Every SubmitStream and Subscribe stream is
+// registered (stream_registry.h) for as long as it is open.
 #pragma once
 
 #include <atomic>
 #include <functional>
 
 #include "broker/exchange_core.h"
+#include "broker/grpc/stream_registry.h"
 #include "corridor/v1/exchange.grpc.pb.h"
 
 namespace corridor::broker::grpc_transport {
@@ -26,7 +29,7 @@ using ExchangeServiceBase =
 
 class ExchangeService final : public ExchangeServiceBase {
  public:
-  explicit ExchangeService(ExchangeCore* core) : core_(core) {}
+  ExchangeService(ExchangeCore* core, StreamRegistry* streams) : core_(core), streams_(streams) {}
 
   grpc::ServerUnaryReactor* Submit(grpc::CallbackServerContext* ctx,
                                    const grpc::ByteBuffer* request,
@@ -38,6 +41,7 @@ class ExchangeService final : public ExchangeServiceBase {
 
  private:
   ExchangeCore* const core_;
+  StreamRegistry* const streams_;
 };
 
 class AdminService final : public v1::Admin::CallbackService {
@@ -46,7 +50,9 @@ class AdminService final : public v1::Admin::CallbackService {
   // Runs on the calling gRPC thread: it reads a few small files.
   using ReloadFn = std::function<absl::Status(const std::string& who)>;
 
-  AdminService(ExchangeCore* core, ReloadFn reload) : core_(core), reload_(std::move(reload)) {}
+  // `streams` (may be null) adds its limit counters to an admin's Status.
+  AdminService(ExchangeCore* core, ReloadFn reload, const StreamRegistry* streams = nullptr)
+      : core_(core), reload_(std::move(reload)), streams_(streams) {}
 
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx,
                                    const v1::StatusRequest* request,
@@ -58,6 +64,7 @@ class AdminService final : public v1::Admin::CallbackService {
  private:
   ExchangeCore* const core_;
   const ReloadFn reload_;
+  const StreamRegistry* const streams_;
 };
 
 }  // namespace corridor::broker::grpc_transport

@@ -21,6 +21,7 @@ class Server;
 namespace corridor::broker::grpc_transport {
 
 class ExchangeService;
+class StreamRegistry;
 class AdminService;
 class AuditService;
 
@@ -35,6 +36,8 @@ class BrokerServer {
 
   int port() const { return port_; }
   ExchangeCore* core() const { return core_.get(); }
+  // The open long-lived streams, their limits, and CancelWhere to cut some.
+  StreamRegistry* streams() const { return streams_.get(); }
 
   // Stops accepting, cancels open streams after `grace`, then stops the core. Idempotent.
   void Shutdown(absl::Duration grace = absl::Seconds(2));
@@ -44,6 +47,7 @@ class BrokerServer {
  private:
   BrokerServer() = default;
   std::unique_ptr<ExchangeCore> core_;
+  std::unique_ptr<StreamRegistry> streams_;  // outlives the server's streams
   std::unique_ptr<ExchangeService> exchange_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<AuditService> audit_;

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "broker/audit/merkle.h"
 #include "broker/store.h"
 #include "gmock/gmock.h"
@@ -777,6 +778,74 @@ TEST_F(AuditLogTest, AnEntryBuiltAsAMessageNeverStoresInvalidUtf8) {
   EXPECT_TRUE(got->unreadable().empty());
   EXPECT_EQ(got->entry().detail(),
             "peer refused: spiffe://zhongshan.corridor/\xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
+// A redelivery summary names many exchanges in one entry: queries by any of
+// their ids, client ids or senders find it, as they found the one entry per
+// redelivery it replaces; it is written in wire form, as the hub writes it.
+TEST_F(AuditLogTest, ARedeliverySummaryIsFoundByEachExchangeItLists) {
+  rocksdb::WriteBatch batch;
+  std::vector<v1::AuditEntry> own;  // the exchanges' own entries
+  for (int n : {70, 71, 72}) {
+    v1::AuditEntry& e = own.emplace_back();
+    e.set_event(v1::AUDIT_EVENT_COLLECTION);
+    *e.mutable_broker_time() = TimeUtil::SecondsToTimestamp(kStart);
+    e.set_actor_agency_id(n == 72 ? "zs-msa" : "zs-police");
+    e.set_sender_agency_id(e.actor_agency_id());
+    e.set_exchange_id(absl::StrCat("zs-broker-", n));
+    e.set_client_message_id(absl::StrCat("c-", n));
+  }
+  log_->Append(own, batch);
+  v1::AuditEntry summary;
+  summary.set_event(v1::AUDIT_EVENT_REDELIVERY);
+  *summary.mutable_broker_time() = TimeUtil::SecondsToTimestamp(kStart + 1);
+  summary.set_actor_agency_id("zs-customs");
+  summary.set_recipient_agency_id("zs-customs");
+  summary.mutable_redeliveries()->set_subscription("duty");
+  summary.mutable_redeliveries()->set_count(5);
+  for (int n : {70, 71}) {
+    v1::RedeliveredExchange& x = *summary.mutable_redeliveries()->add_exchanges();
+    x.set_exchange_id(absl::StrCat("zs-broker-", n));
+    x.set_client_message_id(absl::StrCat("c-", n));
+    x.set_sender_agency_id("zs-police");
+    x.set_delivery_seq(static_cast<uint64_t>(n - 69));
+  }
+  std::vector<PreparedEntry> wire(1);
+  summary.SerializeToString(&wire[0].bytes);
+  log_->Append(wire, batch);
+  log_->BeforeWrite(batch, absl::FromUnixSeconds(kStart));
+  ASSERT_THAT(store_->Write(&batch, true), IsOk());
+  log_->AfterWrite(true);
+  ASSERT_EQ(log_->durable_size(), 4u);
+
+  auto indices = [&](v1::AuditQuery q) {
+    std::vector<uint64_t> out;
+    EXPECT_THAT(log_->Query(q,
+                            [&](const v1::AuditEntryRecord& r) {
+                              out.push_back(r.entry().index());
+                              return true;
+                            }),
+                IsOk());
+    return out;
+  };
+  v1::AuditQuery q;
+  q.set_exchange_id("zs-broker-70");
+  EXPECT_THAT(indices(q), ::testing::ElementsAre(0, 3));
+  q.set_exchange_id("zs-broker-72");  // not listed
+  EXPECT_THAT(indices(q), ::testing::ElementsAre(2));
+  q.Clear();
+  q.set_client_message_id("c-71");
+  EXPECT_THAT(indices(q), ::testing::ElementsAre(1, 3));
+  q.Clear();
+  q.set_agency_id("zs-police");  // the sender of what was sent again
+  EXPECT_THAT(indices(q), ::testing::ElementsAre(0, 1, 3));
+  q.Clear();
+  q.set_agency_id("zs-customs");  // the subscriber
+  EXPECT_THAT(indices(q), ::testing::ElementsAre(3));
+  q.Clear();
+  q.set_event(v1::AUDIT_EVENT_REDELIVERY);
+  q.set_exchange_id("zs-broker-71");
+  EXPECT_THAT(indices(q), ::testing::ElementsAre(3));
 }
 
 }  // namespace

@@ -65,6 +65,32 @@ trust_domain: t
   EXPECT_THAT(fine.status().message(), ::testing::Not(HasSubstr("UTF-8")));
 }
 
+TEST(ConfigTest, LimitsHaveSaneDefaultsAndAreValidated) {
+  auto cfg = EmbeddedDefaultConfig();
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->limits.streams_per_connection, 64u);
+  EXPECT_EQ(cfg->limits.streams_per_certificate, 256u);
+  EXPECT_EQ(cfg->limits.stream_first_message_timeout, absl::Seconds(10));
+  EXPECT_EQ(cfg->limits.handshake_timeout, absl::Seconds(10));
+  EXPECT_EQ(cfg->limits.redelivery_backoff_max, absl::Minutes(5));
+  EXPECT_EQ(cfg->limits.redelivery_audit_window, absl::Minutes(1));
+  EXPECT_EQ(cfg->limits.audit_window, absl::Minutes(1));
+  const std::string base = "broker: {listen: 'a:1', data_dir: d, tls: {cert: c, key: k, ca: a}, ";
+  const std::string rest = "}\ntrust_domain: t\nagencies: [{id: a, kind: police}]\n";
+  auto set = ParseConfig(
+      base + "limits: {streams_per_certificate: 5, handshake_timeout_ms: 1500}" + rest, "/");
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->limits.streams_per_certificate, 5u);
+  EXPECT_EQ(set->limits.handshake_timeout, absl::Milliseconds(1500));
+  EXPECT_EQ(set->limits.streams_per_connection, 64u);  // the default stays
+  EXPECT_THAT(ParseConfig(base + "limits: {streams_per_connection: 0}" + rest, "/"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("broker.limits.streams_per_connection: must be 1 to")));
+  EXPECT_THAT(ParseConfig(base + "limits: {handshake_timeout: 10}" + rest, "/"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("broker.limits.handshake_timeout: unknown limit")));
+}
+
 TEST(ConfigTest, MissingFileIsNotFound) {
   EXPECT_THAT(LoadConfigFile("/nonexistent/corridord.yaml"), StatusIs(absl::StatusCode::kNotFound));
 }

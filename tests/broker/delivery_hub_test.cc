@@ -10,6 +10,7 @@
 #include <future>
 #include <mutex>
 #include <optional>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "broker/committer.h"
@@ -362,7 +363,9 @@ TEST_F(DeliveryHubTest, SendingWaitsWhileTooManyAckEntriesAreNotYetDurable) {
 }
 
 TEST_F(DeliveryHubTest, UnackedIsRedeliveredWithTheNextAttemptAndAudited) {
-  StartHub();
+  DeliveryHub::Options options;
+  options.redelivery_audit_window = absl::Milliseconds(100);
+  StartHub(options);
   SubscribeParams p = Params("ops");
   p.ack_deadline = absl::Milliseconds(200);
   auto a = Attach(p);
@@ -377,23 +380,131 @@ TEST_F(DeliveryHubTest, UnackedIsRedeliveredWithTheNextAttemptAndAudited) {
   EXPECT_EQ(got[2].subscription(), "ops");
   EXPECT_EQ(a.sink->shared()[2].get(), a.sink->shared()[0].get());  // the same object again
   hub_->Ack(a.session, {1});
-  auto groups = WaitAudit(3);  // consultation 2, redelivery 1, consultation 1
+  // Consultation 2, consultation 1, and the window's redelivery summary (when
+  // the window ended: after the ack of seq 1, or before it).
+  auto groups = WaitAudit(3);
   std::vector<std::pair<v1::AuditEvent, uint64_t>> events;
-  for (const auto& g : groups) {
-    for (const auto& e : g) events.emplace_back(e.event(), e.delivery_seq());
-  }
-  EXPECT_THAT(events, ElementsAre(std::make_pair(v1::AUDIT_EVENT_CONSULTATION, 2u),
-                                  std::make_pair(v1::AUDIT_EVENT_REDELIVERY, 1u),
-                                  std::make_pair(v1::AUDIT_EVENT_CONSULTATION, 1u)));
+  std::vector<v1::AuditEntry> summaries;
   for (const auto& g : groups) {
     for (const auto& e : g) {
       if (e.event() == v1::AUDIT_EVENT_REDELIVERY) {
-        EXPECT_EQ(e.detail(), "attempt 2");
+        summaries.push_back(e);
+      } else {
+        events.emplace_back(e.event(), e.delivery_seq());
       }
     }
   }
+  EXPECT_THAT(events, ElementsAre(std::make_pair(v1::AUDIT_EVENT_CONSULTATION, 2u),
+                                  std::make_pair(v1::AUDIT_EVENT_CONSULTATION, 1u)));
+  ASSERT_EQ(summaries.size(), 1u);
+  const v1::AuditEntry& e = summaries[0];
+  EXPECT_EQ(e.recipient_agency_id(), kAgency);
+  EXPECT_EQ(e.actor_spiffe_id(), Customs().spiffe_id);
+  EXPECT_EQ(e.delivery_seq(), 0u);
+  EXPECT_EQ(e.redeliveries().subscription(), "ops");
+  EXPECT_EQ(e.redeliveries().count(), 1u);
+  EXPECT_EQ(e.redeliveries().first_seq(), 1u);
+  EXPECT_EQ(e.redeliveries().last_seq(), 1u);
+  ASSERT_EQ(e.redeliveries().exchanges_size(), 1);
+  const v1::RedeliveredExchange& x = e.redeliveries().exchanges(0);
+  EXPECT_EQ(x.exchange_id(), "tail-1");
+  EXPECT_EQ(x.client_message_id(), "m-1");
+  EXPECT_EQ(x.delivery_seq(), 1u);
+  EXPECT_EQ(x.count(), 1u);
+  EXPECT_EQ(x.first_attempt(), 2u);
+  EXPECT_EQ(x.last_attempt(), 2u);
   absl::SleepFor(absl::Milliseconds(500));
   EXPECT_EQ(a.sink->got().size(), 3u);  // acked: no more
+}
+
+// A subscriber that never acks: each delivery comes back after the ack
+// deadline, then twice that, four times, ... up to the cap.
+TEST_F(DeliveryHubTest, RedeliveriesBackOffExponentiallyUpToTheCap) {
+  DeliveryHub::Options options;
+  options.redelivery_backoff_max = absl::Milliseconds(800);
+  StartHub(options);
+  SubscribeParams p = Params("ops");
+  p.ack_deadline = absl::Milliseconds(100);
+  auto a = Attach(p);
+  ASSERT_TRUE(a.opened.ok());
+  Advance(1, TailRun(1, 1));
+  // Sends at about 0, 0.1, 0.3, 0.7, 1.5, 2.3, 3.1 s (with a fixed deadline
+  // there would be 31 by then).
+  absl::SleepFor(absl::Milliseconds(3300));
+  auto got = a.sink->got();
+  auto times = a.sink->times();
+  ASSERT_EQ(got.size(), 7u);
+  const int64_t want_ms[] = {100, 200, 400, 800, 800, 800};
+  for (size_t i = 1; i < got.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(got[i].seq(), 1u);
+    EXPECT_EQ(got[i].attempt(), i + 1);
+    const int64_t gap_ms = absl::ToInt64Milliseconds(times[i] - times[i - 1]);
+    EXPECT_GE(gap_ms, want_ms[i - 1] - 5);
+    EXPECT_LE(gap_ms, want_ms[i - 1] + 120);  // the deadline check runs every 50 ms
+  }
+  hub_->Detach(a.session);
+}
+
+// Redeliveries are audited as summaries: per window one entry per 256
+// deliveries sent again, however often each was sent. Every redelivery is
+// counted in exactly one summary, and every delivery sent again is listed.
+TEST_F(DeliveryHubTest, ANeverAckingSubscriberAddsABoundedNumberOfRedeliveryEntries) {
+  DeliveryHub::Options options;
+  options.redelivery_backoff_max = absl::Milliseconds(400);
+  options.redelivery_audit_window = absl::Milliseconds(500);
+  StartHub(options);
+  SubscribeParams p = Params("ops");
+  p.ack_deadline = absl::Milliseconds(100);
+  p.max_in_flight = 300;
+  auto a = Attach(p);
+  ASSERT_TRUE(a.opened.ok());
+  Advance(300, TailRun(1, 300));
+  absl::SleepFor(absl::Seconds(2));
+  hub_->Detach(a.session);
+  hub_->Stop();  // records the open window
+  auto got = a.sink->got();
+  uint64_t redelivered = 0;
+  for (const auto& d : got) redelivered += d.attempt() > 1 ? 1 : 0;
+  // Backoff: 0.1, 0.3, 0.7, 1.1, 1.5, 1.9 s: about 6 each (a fixed deadline: 20).
+  EXPECT_GE(redelivered, 300u * 5);
+  EXPECT_LE(redelivered, 300u * 7);
+  // Wait until the entries the hub handed the committer are all seen.
+  auto summarized = [&] {
+    std::lock_guard<std::mutex> lock(audit_mu_);
+    uint64_t n = 0;
+    for (const auto& g : audit_groups_) {
+      for (const auto& e : g) n += e.redeliveries().count();
+    }
+    return n;
+  };
+  for (int i = 0; i < 500 && summarized() < redelivered; ++i)
+    absl::SleepFor(absl::Milliseconds(10));
+  uint64_t entries = 0, counted = 0;
+  std::set<uint64_t> listed;
+  for (const auto& g : WaitAudit(1)) {
+    for (const auto& e : g) {
+      ASSERT_EQ(e.event(), v1::AUDIT_EVENT_REDELIVERY);
+      ++entries;
+      counted += e.redeliveries().count();
+      EXPECT_LE(e.redeliveries().exchanges_size(), 256);
+      uint64_t per_exchange = 0;
+      for (const auto& x : e.redeliveries().exchanges()) {
+        listed.insert(x.delivery_seq());
+        per_exchange += x.count();
+        EXPECT_EQ(x.exchange_id(), absl::StrCat("tail-", x.delivery_seq()));
+        EXPECT_GE(x.last_attempt(), x.first_attempt());
+      }
+      EXPECT_EQ(per_exchange, e.redeliveries().count());
+      EXPECT_LE(e.redeliveries().first_attempt().seconds(),
+                e.redeliveries().last_attempt().seconds());
+    }
+  }
+  EXPECT_EQ(counted, redelivered);
+  EXPECT_EQ(listed.size(), 300u);
+  // 2 s in windows of 0.5 s, 300 deliveries (two entries' worth) each: about
+  // 10, against ~1800 entries of one per redelivery.
+  EXPECT_LE(entries, 14u);
 }
 
 TEST_F(DeliveryHubTest, AcksOfOneTickAreOneAuditAppendWithAnEntryEach) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/clock.h"
 #include "broker/exchange_core.h"
 
 namespace corridor::broker::testing {
@@ -26,6 +27,7 @@ class RecordingSink : public DeliverySink {
     uint8_t* begin = reinterpret_cast<uint8_t*>(bytes.data());
     uint8_t* end = WriteDelivery(*d, attempt, subscription, begin);
     std::lock_guard<std::mutex> lock(mu_);
+    times_.push_back(absl::Now());
     shared_.push_back(d);
     v1::Delivery& got = got_.emplace_back();
     if (end != begin + bytes.size() || !got.ParseFromString(bytes))
@@ -47,6 +49,11 @@ class RecordingSink : public DeliverySink {
     std::lock_guard<std::mutex> lock(mu_);
     return got_;
   }
+  // When each delivery of got() arrived.
+  std::vector<absl::Time> times() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return times_;
+  }
   std::vector<std::shared_ptr<const QueuedDelivery>> shared() {
     std::lock_guard<std::mutex> lock(mu_);
     return shared_;
@@ -62,6 +69,7 @@ class RecordingSink : public DeliverySink {
   std::condition_variable cv_;
   std::vector<v1::Delivery> got_;
   std::vector<std::shared_ptr<const QueuedDelivery>> shared_;
+  std::vector<absl::Time> times_;
   std::optional<absl::Status> closed_;
 };
 
