@@ -540,9 +540,10 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* ExchangeService::Su
     return new RejectingBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>(
         ToGrpcStatus(peer.status()));
   }
-  if (peer->role != PeerRole::kAgency) {
-    return new RejectingBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>(grpc::Status(
-        grpc::StatusCode::PERMISSION_DENIED, "only agency nodes may subscribe to deliveries"));
+  if (auto s = RequireRole(*peer, {PeerRole::kAgency}, "Exchange.Subscribe",
+                          "only agency nodes may subscribe to deliveries", core_);
+      !s.ok()) {
+    return new RejectingBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>(ToGrpcStatus(s));
   }
   return new SubscribeReactor(core_, *std::move(peer));
 }
@@ -556,13 +557,17 @@ grpc::ServerUnaryReactor* AdminService::Status(grpc::CallbackServerContext* ctx,
     reactor->Finish(ToGrpcStatus(peer.status()));
     return reactor;
   }
-  if (peer->role != PeerRole::kAgency && peer->role != PeerRole::kAdmin) {
-    reactor->Finish(
-        grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "status is for agency nodes and admins"));
+  if (auto s = RequireRole(*peer, {PeerRole::kAgency, PeerRole::kAdmin}, "Admin.Status",
+                          "status is for agency nodes and admins", core_);
+      !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
     return reactor;
   }
-  core_->Status(*peer, [reactor, response](v1::StatusResponse r) {
+  std::vector<std::string> tls_problems;
+  if (peer->role == PeerRole::kAdmin && tls_problems_) tls_problems = tls_problems_();
+  core_->Status(*peer, [reactor, response, tls_problems](v1::StatusResponse r) {
     *response = std::move(r);
+    for (const std::string& p : tls_problems) response->add_tls_warnings(p);
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;
@@ -577,9 +582,10 @@ grpc::ServerUnaryReactor* AdminService::ReloadPolicy(grpc::CallbackServerContext
     reactor->Finish(ToGrpcStatus(peer.status()));
     return reactor;
   }
-  if (peer->role != PeerRole::kAdmin) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                                 "reloading policy needs an admin certificate"));
+  if (auto s = RequireRole(*peer, {PeerRole::kAdmin}, "Admin.ReloadPolicy",
+                          "reloading policy needs an admin certificate", core_);
+      !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
     return reactor;
   }
   response->set_old_version(core_->decision_point()->version());

@@ -46,7 +46,12 @@ class AdminService final : public v1::Admin::CallbackService {
   // Runs on the calling gRPC thread: it reads a few small files.
   using ReloadFn = std::function<absl::Status(const std::string& who)>;
 
-  AdminService(ExchangeCore* core, ReloadFn reload) : core_(core), reload_(std::move(reload)) {}
+  // The trust store's current problems (expired or nearing CRLs, unusable
+  // files), shown to admins in Status. Thread-safe, cheap.
+  using TlsProblemsFn = std::function<std::vector<std::string>()>;
+
+  AdminService(ExchangeCore* core, ReloadFn reload, TlsProblemsFn tls_problems = nullptr)
+      : core_(core), reload_(std::move(reload)), tls_problems_(std::move(tls_problems)) {}
 
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx,
                                    const v1::StatusRequest* request,
@@ -58,6 +63,7 @@ class AdminService final : public v1::Admin::CallbackService {
  private:
   ExchangeCore* const core_;
   const ReloadFn reload_;
+  const TlsProblemsFn tls_problems_;
 };
 
 }  // namespace corridor::broker::grpc_transport
