@@ -76,9 +76,9 @@ absl::Status ReloadPolicy(const BrokerConfig& config, ExchangeCore* core, std::s
 
 absl::Status EnsureDemoCertificates(const BrokerConfig& config) {
   std::error_code ec;
-  const bool have_crl = config.tls.crl_dir.empty() ||
-                        (std::filesystem::is_directory(config.tls.crl_dir, ec) &&
-                         !std::filesystem::is_empty(config.tls.crl_dir, ec));
+  const bool have_crl =
+      config.tls.crl_dir.empty() || (std::filesystem::is_directory(config.tls.crl_dir, ec) &&
+                                     !std::filesystem::is_empty(config.tls.crl_dir, ec));
   if (std::filesystem::exists(config.tls.cert) && std::filesystem::exists(config.tls.key) &&
       std::filesystem::exists(config.tls.ca) && have_crl) {
     return absl::OkStatus();

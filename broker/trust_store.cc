@@ -365,11 +365,10 @@ absl::StatusOr<DomainState> LoadDomain(const TrustDomainFiles& files, const Doma
     if (found[i] && (before == nullptr || !Newer(*before, *found[i]))) {
       d.crls[i] = found[i];
       if (before == nullptr || Newer(*found[i], *before)) {
-        changes->push_back(absl::StrCat("CRL #", found[i]->number, " of ", ca, " from ",
-                                        found[i]->file, " now in force (", found[i]->revoked,
-                                        " revoked, next update ",
-                                        found[i]->next_update ? Utc(*found[i]->next_update) : "none",
-                                        ")"));
+        changes->push_back(
+            absl::StrCat("CRL #", found[i]->number, " of ", ca, " from ", found[i]->file,
+                         " now in force (", found[i]->revoked, " revoked, next update ",
+                         found[i]->next_update ? Utc(*found[i]->next_update) : "none", ")"));
       }
     } else if (before != nullptr) {
       d.crls[i] = *before;
@@ -403,8 +402,8 @@ void IndexRevoked(const DomainState& d, absl::flat_hash_set<std::string>& out) {
     STACK_OF(X509_REVOKED)* revoked = X509_CRL_get_REVOKED(c->crl.get());
     const X509_NAME* issuer = X509_CRL_get_issuer(c->crl.get());
     for (int k = 0; revoked != nullptr && k < sk_X509_REVOKED_num(revoked); ++k) {
-      out.insert(RevocationKey(issuer,
-                               X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(revoked, k))));
+      out.insert(
+          RevocationKey(issuer, X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(revoked, k))));
     }
   }
 }
@@ -576,14 +575,12 @@ std::vector<std::string> TrustStore::Problems(absl::Time now) const {
       const auto& c = d.crls[i];
       if (!c || !c->next_update) continue;
       if (*c->next_update < now_unix) {
-        out.push_back(absl::StrCat("CRL #", c->number, " of ", CaName(d.cas[i]),
-                                   " expired at ", Utc(*c->next_update),
-                                   "; it stays in force until a newer one is in ",
-                                   d.files.crl_dir));
+        out.push_back(absl::StrCat(
+            "CRL #", c->number, " of ", CaName(d.cas[i]), " expired at ", Utc(*c->next_update),
+            "; it stays in force until a newer one is in ", d.files.crl_dir));
       } else if (*c->next_update - now_unix < warn) {
-        out.push_back(absl::StrCat("CRL #", c->number, " of ", CaName(d.cas[i]),
-                                   " expires at ", Utc(*c->next_update),
-                                   ": write a new one (corridor-certs crl)"));
+        out.push_back(absl::StrCat("CRL #", c->number, " of ", CaName(d.cas[i]), " expires at ",
+                                   Utc(*c->next_update), ": write a new one (corridor-certs crl)"));
       }
     }
   }
@@ -655,11 +652,11 @@ std::string DescribeRefusal(std::string_view what, const RefusalSummarizer::Repo
   }
   const PeerCertCheck& c = report.sample;
   absl::StrAppend(&s, report.summary ? "; first: " : ": ",
-                  c.detail.empty() ? std::string(report.reason) : c.detail,
-                  "; subject ", c.subject.empty() ? "?" : c.subject,
-                  ", spiffe id ", c.spiffe_id.empty() ? "none" : c.spiffe_id,
-                  ", issuer ", c.issuer.empty() ? "?" : c.issuer,
-                  ", serial ", c.serial_hex.empty() ? "?" : c.serial_hex);
+                  c.detail.empty() ? std::string(report.reason) : c.detail, "; subject ",
+                  c.subject.empty() ? "?" : c.subject, ", spiffe id ",
+                  c.spiffe_id.empty() ? "none" : c.spiffe_id, ", issuer ",
+                  c.issuer.empty() ? "?" : c.issuer, ", serial ",
+                  c.serial_hex.empty() ? "?" : c.serial_hex);
   return s;
 }
 

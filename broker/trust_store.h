@@ -53,16 +53,16 @@ namespace corridor::broker {
 // entries and logs say, and what refusals are summarized by.
 enum class CertRefusal {
   kNone,
-  kUnparseable,     // no certificate in the PEM
-  kUnknownIssuer,   // does not chain to a CA of the bundle (another CA, self-signed)
-  kBadSignature,    // a signature in the chain does not verify
-  kExpired,         // a certificate of the chain is past notAfter
-  kNotYetValid,     // before notBefore
-  kRevoked,         // listed on the CRL in force
-  kNoCrl,           // no CRL in force for an issuer (crl: required)
-  kWrongPurpose,    // not for TLS client authentication
-  kCaLeaf,          // the leaf is a CA certificate (basicConstraints CA:TRUE)
-  kOther,           // any other chain error (detail has OpenSSL's reason)
+  kUnparseable,    // no certificate in the PEM
+  kUnknownIssuer,  // does not chain to a CA of the bundle (another CA, self-signed)
+  kBadSignature,   // a signature in the chain does not verify
+  kExpired,        // a certificate of the chain is past notAfter
+  kNotYetValid,    // before notBefore
+  kRevoked,        // listed on the CRL in force
+  kNoCrl,          // no CRL in force for an issuer (crl: required)
+  kWrongPurpose,   // not for TLS client authentication
+  kCaLeaf,         // the leaf is a CA certificate (basicConstraints CA:TRUE)
+  kOther,          // any other chain error (detail has OpenSSL's reason)
 };
 const char* RefusalName(CertRefusal refusal);
 
@@ -81,9 +81,9 @@ struct PeerCertCheck {
 
 struct TrustDomainFiles {
   std::string trust_domain;
-  std::string ca_file;        // PEM bundle: the CAs of this domain
-  std::string crl_dir;        // their CRLs; empty only when !crl_required
-  bool crl_required = true;   // false: no revocation checks (config `crl: none`)
+  std::string ca_file;       // PEM bundle: the CAs of this domain
+  std::string crl_dir;       // their CRLs; empty only when !crl_required
+  bool crl_required = true;  // false: no revocation checks (config `crl: none`)
 };
 
 class TrustStore {
@@ -102,8 +102,8 @@ class TrustStore {
                                                           absl::Time now = absl::Now());
 
   struct ReloadReport {
-    std::vector<std::string> changes;   // e.g. "CRL #4 of CN=… now in force (3 revoked)"
-    bool revocations_changed = false;   // the set of revoked serials differs from before
+    std::vector<std::string> changes;  // e.g. "CRL #4 of CN=… now in force (3 revoked)"
+    bool revocations_changed = false;  // the set of revoked serials differs from before
   };
   // Reads the bundles and CRL dirs again and swaps in what is usable (see the
   // file comment). Never fails: problems keep what is in force and show up in
@@ -164,10 +164,10 @@ class RefusalSummarizer {
 
   struct Report {
     std::string reason;
-    uint64_t count = 0;          // refusals this report covers
+    uint64_t count = 0;  // refusals this report covers
     absl::Time first, last;
-    PeerCertCheck sample;        // the first of them
-    bool summary = false;        // false: the first of a window, reported at once
+    PeerCertCheck sample;  // the first of them
+    bool summary = false;  // false: the first of a window, reported at once
   };
   // Records one refusal of `reason`; returns the report to emit now (the first
   // of a window), or nothing.

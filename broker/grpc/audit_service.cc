@@ -63,7 +63,7 @@ grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* ctx, ExchangeCor
     return reactor;
   }
   if (auto s = RequireRole(*peer, {PeerRole::kAuditor}, "Audit",
-                          "the audit log is for auditor certificates only", core);
+                           "the audit log is for auditor certificates only", core);
       !s.ok()) {
     reactor->Finish(ToGrpcStatus(s));
     return reactor;
@@ -86,7 +86,7 @@ grpc::ServerWriteReactor<v1::AuditQueryResponse>* AuditService::Query(
     return reactor;
   }
   if (auto s = RequireRole(*peer, {PeerRole::kAuditor}, "Audit.Query",
-                          "the audit log is for auditor certificates only", core_);
+                           "the audit log is for auditor certificates only", core_);
       !s.ok()) {
     reactor->Start({}, ToGrpcStatus(s));
     return reactor;

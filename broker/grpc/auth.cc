@@ -58,9 +58,10 @@ absl::Status RequireRole(const PeerIdentity& peer, std::initializer_list<PeerRol
   for (PeerRole r : allowed) {
     if (peer.role == r) return absl::OkStatus();
   }
-  core->RecordSecurityEvent(peer, absl::StrCat("refused by role: ", std::string(PeerRoleName(peer.role)),
-                                               " called ", std::string(method)));
-  return absl::PermissionDeniedError(refusal);
+  core->RecordSecurityEvent(
+      peer, absl::StrCat("refused by role: ", std::string(PeerRoleName(peer.role)), " called ",
+                         std::string(method)));
+  return absl::PermissionDeniedError(std::string(refusal));
 }
 
 }  // namespace corridor::broker::grpc_transport

@@ -541,7 +541,7 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* ExchangeService::Su
         ToGrpcStatus(peer.status()));
   }
   if (auto s = RequireRole(*peer, {PeerRole::kAgency}, "Exchange.Subscribe",
-                          "only agency nodes may subscribe to deliveries", core_);
+                           "only agency nodes may subscribe to deliveries", core_);
       !s.ok()) {
     return new RejectingBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>(ToGrpcStatus(s));
   }
@@ -558,7 +558,7 @@ grpc::ServerUnaryReactor* AdminService::Status(grpc::CallbackServerContext* ctx,
     return reactor;
   }
   if (auto s = RequireRole(*peer, {PeerRole::kAgency, PeerRole::kAdmin}, "Admin.Status",
-                          "status is for agency nodes and admins", core_);
+                           "status is for agency nodes and admins", core_);
       !s.ok()) {
     reactor->Finish(ToGrpcStatus(s));
     return reactor;
@@ -583,7 +583,7 @@ grpc::ServerUnaryReactor* AdminService::ReloadPolicy(grpc::CallbackServerContext
     return reactor;
   }
   if (auto s = RequireRole(*peer, {PeerRole::kAdmin}, "Admin.ReloadPolicy",
-                          "reloading policy needs an admin certificate", core_);
+                           "reloading policy needs an admin certificate", core_);
       !s.ok()) {
     reactor->Finish(ToGrpcStatus(s));
     return reactor;

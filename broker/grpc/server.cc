@@ -174,8 +174,8 @@ absl::StatusOr<std::unique_ptr<BrokerServer>> BrokerServer::Start(
     absl::MutexLock lock(&server->mu_);
     server->reported_problems_ = server->trust_->Problems();
   }
-  server->maintenance_ = std::thread(
-      [self, refresh = config.tls.crl_refresh] { self->MaintenanceLoop(refresh); });
+  server->maintenance_ =
+      std::thread([self, refresh = config.tls.crl_refresh] { self->MaintenanceLoop(refresh); });
   return server;
 }
 

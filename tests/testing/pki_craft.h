@@ -78,18 +78,17 @@ inline absl::StatusOr<std::string> IssueCaLeaf(const std::filesystem::path& ca_d
   X509_gmtime_adj(X509_getm_notBefore(cert.get()), -300);
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), 86400);
   X509_set_pubkey(cert.get(), key.get());
-  CORRIDOR_RETURN_IF_ERROR(AddExtension(cert.get(), ca.get(), NID_basic_constraints,
-                                        "critical,CA:TRUE"));
-  CORRIDOR_RETURN_IF_ERROR(AddExtension(cert.get(), ca.get(), NID_key_usage,
-                                        "critical,digitalSignature,keyCertSign"));
+  CORRIDOR_RETURN_IF_ERROR(
+      AddExtension(cert.get(), ca.get(), NID_basic_constraints, "critical,CA:TRUE"));
+  CORRIDOR_RETURN_IF_ERROR(
+      AddExtension(cert.get(), ca.get(), NID_key_usage, "critical,digitalSignature,keyCertSign"));
   CORRIDOR_RETURN_IF_ERROR(
       AddExtension(cert.get(), ca.get(), NID_ext_key_usage, "clientAuth,serverAuth"));
   CORRIDOR_RETURN_IF_ERROR(AddExtension(cert.get(), ca.get(), NID_subject_key_identifier, "hash"));
   CORRIDOR_RETURN_IF_ERROR(
       AddExtension(cert.get(), ca.get(), NID_authority_key_identifier, "keyid:always"));
   const std::string san = "URI:" + spiffe_id;
-  CORRIDOR_RETURN_IF_ERROR(
-      AddExtension(cert.get(), ca.get(), NID_subject_alt_name, san.c_str()));
+  CORRIDOR_RETURN_IF_ERROR(AddExtension(cert.get(), ca.get(), NID_subject_alt_name, san.c_str()));
   if (X509_sign(cert.get(), ca_key.get(), EVP_sha256()) <= 0) {
     return absl::InternalError("X509_sign: " + DrainOpensslErrors());
   }
