@@ -196,7 +196,10 @@ class ExpiredCrlE2eTest : public TrustE2eTest {
   void Customize(broker::BrokerConfig& config) override {
     ClearCrlDir();
     const absl::Time now = absl::Now();
-    ASSERT_TRUE(WriteCrlAt(certs_dir_ / "ca", certs_dir_ / "crl" / "expired.r0", {Serial("zs-msa")},
+    // Under the hashed name, where OpenSSL's hash-dir lookup finds it too.
+    auto name = certs::CrlFileName(certs_dir_ / "ca.crt");
+    ASSERT_TRUE(name.ok()) << name.status();
+    ASSERT_TRUE(WriteCrlAt(certs_dir_ / "ca", certs_dir_ / "crl" / *name, {Serial("zs-msa")},
                            now - absl::Hours(24 * 31), now - absl::Hours(24), 5)
                     .ok());
   }
