@@ -139,6 +139,31 @@ absl::StatusOr<BrokerConfig> ParseOrThrow(std::string_view text,
   cfg.tls.key = Resolve(tls["key"].as<std::string>(), base);
   cfg.tls.ca = Resolve(tls["ca"].as<std::string>(), base);
   if (tls["crl_dir"]) cfg.tls.crl_dir = Resolve(tls["crl_dir"].as<std::string>(), base);
+  if (tls["crl"]) {
+    const std::string crl = tls["crl"].as<std::string>();
+    if (crl != "required" && crl != "none") {
+      return absl::InvalidArgumentError("broker.tls.crl: must be required or none");
+    }
+    cfg.tls.crl_none = crl == "none";
+    if (cfg.tls.crl_none && !cfg.tls.crl_dir.empty()) {
+      return absl::InvalidArgumentError(
+          "broker.tls.crl: none, but broker.tls.crl_dir is set: remove one of them");
+    }
+  }
+  if (tls["crl_refresh_seconds"]) {
+    int64_t v = tls["crl_refresh_seconds"].as<int64_t>();
+    if (v < 1 || v > 86400) {
+      return absl::InvalidArgumentError("broker.tls.crl_refresh_seconds: must be 1 to 86400");
+    }
+    cfg.tls.crl_refresh = absl::Seconds(v);
+  }
+  if (tls["crl_warn_days"]) {
+    int64_t v = tls["crl_warn_days"].as<int64_t>();
+    if (v < 0 || v > 365) {
+      return absl::InvalidArgumentError("broker.tls.crl_warn_days: must be 0 to 365");
+    }
+    cfg.tls.crl_warn_before = absl::Hours(24 * v);
+  }
   if (b["policy_dir"]) cfg.policy_dir = Resolve(b["policy_dir"].as<std::string>(), base);
   if (const YAML::Node a = b["audit"]; a) {
     if (a["key_file"]) cfg.audit.key_file = Resolve(a["key_file"].as<std::string>(), base);

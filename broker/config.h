@@ -21,9 +21,16 @@ namespace corridor::broker {
 
 struct TlsFiles {
   std::string cert;     // PEM, the broker's certificate (chain)
-  std::string key;      // PEM, its private key
-  std::string ca;       // PEM, the exchange CA that client certificates must chain to
-  std::string crl_dir;  // hashed CRL files (<hash>.r0); empty: no revocation checks
+  std::string key;      // PEM, its private key (mode 0600 or stricter)
+  std::string ca;       // PEM, the exchange CA(s) that client certificates must chain to
+  std::string crl_dir;  // the CAs' CRLs (*.r<N>, *.pem, *.crl); required unless crl_none
+  // broker.tls.crl: "required" (the default: every CA of `ca` needs a CRL in
+  // crl_dir, or the broker does not start) or "none" (no revocation checks).
+  bool crl_none = false;
+  // How often crl_dir and `ca` are read again (SIGHUP does it at once).
+  absl::Duration crl_refresh = absl::Seconds(60);
+  // A CRL this close to its nextUpdate is reported in logs and status.
+  absl::Duration crl_warn_before = absl::Hours(7 * 24);
 };
 
 struct AuditSettings {

@@ -3,7 +3,8 @@
 //   corridord                         # the embedded default (the local demo)
 //   corridord --config /etc/corridor/corridord.yaml
 //
-// SIGINT/SIGTERM stop it gracefully; SIGHUP reloads need-to-share policy.
+// SIGINT/SIGTERM stop it gracefully; SIGHUP reloads need-to-share policy and
+// the TLS trust (CA bundle and CRLs).
 #include <signal.h>
 #include <unistd.h>
 
@@ -102,6 +103,7 @@ int main(int argc, char** argv) {
       Log(s.ok() ? absl::StrCat("policy reloaded: ", (*server)->core()->decision_point()->version())
                  : absl::StrCat("policy reload refused, keeping ",
                                 (*server)->core()->decision_point()->version(), ": ", s.message()));
+      (*server)->ReloadTrust("SIGHUP");
       continue;
     }
     Log(absl::StrCat("signal ", sig, ": shutting down"));

@@ -235,6 +235,9 @@ class ExchangeCore::Impl {
 
   void Submit(const PeerIdentity& peer, v1::Envelope env, SubmitCallback done) {
     if (peer.role != PeerRole::kAgency) {
+      RecordSecurityEvent(peer,
+                          absl::StrCat("refused by role: ", std::string(PeerRoleName(peer.role)),
+                                       " called Exchange.Submit"));
       done(absl::PermissionDeniedError("only agency nodes may submit"));
       return;
     }

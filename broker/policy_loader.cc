@@ -75,8 +75,12 @@ absl::Status ReloadPolicy(const BrokerConfig& config, ExchangeCore* core, std::s
 }
 
 absl::Status EnsureDemoCertificates(const BrokerConfig& config) {
+  std::error_code ec;
+  const bool have_crl =
+      config.tls.crl_dir.empty() || (std::filesystem::is_directory(config.tls.crl_dir, ec) &&
+                                     !std::filesystem::is_empty(config.tls.crl_dir, ec));
   if (std::filesystem::exists(config.tls.cert) && std::filesystem::exists(config.tls.key) &&
-      std::filesystem::exists(config.tls.ca)) {
+      std::filesystem::exists(config.tls.ca) && have_crl) {
     return absl::OkStatus();
   }
   std::filesystem::path dir = std::filesystem::path(config.tls.cert).parent_path();

@@ -28,7 +28,8 @@ absl::StatusOr<std::shared_ptr<const DecisionPoint>> LoadDecisionPoint(const Bro
 absl::Status ReloadPolicy(const BrokerConfig& config, ExchangeCore* core, std::string_view who);
 
 // For the embedded demo config: creates the dev certificate set next to
-// config.tls.cert when it is missing (corridor-certs dev). No-op when present.
+// config.tls.cert when it (or the CRL in config.tls.crl_dir) is missing
+// (corridor-certs dev: missing files only). No-op when present.
 absl::Status EnsureDemoCertificates(const BrokerConfig& config);
 
 }  // namespace corridor::broker

@@ -179,6 +179,7 @@ std::string FormatStatus(const v1::StatusResponse& s) {
       << ", up since " << Time(s.started_at()) << "\n";
   out << "  you are " << s.caller() << "\n";
   out << "  policy " << s.policy_version() << "\n";
+  for (const std::string& w : s.tls_warnings()) out << "  WARNING (tls): " << w << "\n";
   if (s.caller().find("/admin/") == std::string::npos) {
     out << "  (broker-wide traffic figures are shown to admin certificates only)\n";
   } else {

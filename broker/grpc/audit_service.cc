@@ -92,9 +92,10 @@ grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* ctx, ExchangeCor
     reactor->Finish(ToGrpcStatus(peer.status()));
     return reactor;
   }
-  if (peer->role != PeerRole::kAuditor) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                                 "the audit log is for auditor certificates only"));
+  if (auto s = RequireRole(*peer, {PeerRole::kAuditor}, "Audit",
+                           "the audit log is for auditor certificates only", core);
+      !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
     return reactor;
   }
   PeerIdentity auditor = *peer;
@@ -114,9 +115,10 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* AuditService::Query(grpc::CallbackSe
     reactor->Start({}, ToGrpcStatus(peer.status()));
     return reactor;
   }
-  if (peer->role != PeerRole::kAuditor) {
-    reactor->Start({}, grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                                    "the audit log is for auditor certificates only"));
+  if (auto s = RequireRole(*peer, {PeerRole::kAuditor}, "Audit.Query",
+                           "the audit log is for auditor certificates only", core_);
+      !s.ok()) {
+    reactor->Start({}, ToGrpcStatus(s));
     return reactor;
   }
   absl::StatusOr<v1::AuditQuery> parsed = ParseQuery(*request);

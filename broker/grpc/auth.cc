@@ -53,4 +53,15 @@ absl::StatusOr<PeerIdentity> AuthenticateCall(const grpc::CallbackServerContext&
   return peer;
 }
 
+absl::Status RequireRole(const PeerIdentity& peer, std::initializer_list<PeerRole> allowed,
+                         std::string_view method, std::string_view refusal, ExchangeCore* core) {
+  for (PeerRole r : allowed) {
+    if (peer.role == r) return absl::OkStatus();
+  }
+  core->RecordSecurityEvent(
+      peer, absl::StrCat("refused by role: ", std::string(PeerRoleName(peer.role)), " called ",
+                         std::string(method)));
+  return absl::PermissionDeniedError(std::string(refusal));
+}
+
 }  // namespace corridor::broker::grpc_transport

@@ -2,7 +2,9 @@
 // URI SAN), never from request contents.
 #pragma once
 
+#include <initializer_list>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -27,5 +29,11 @@ absl::StatusOr<PeerIdentity> Authenticate(const grpc::CallbackServerContext& ctx
 // (unregistered agency, foreign trust domain), a security entry in the audit log.
 absl::StatusOr<PeerIdentity> AuthenticateCall(const grpc::CallbackServerContext& ctx,
                                               ExchangeCore* core);
+
+// OK when `peer` has one of `allowed`; otherwise PERMISSION_DENIED with
+// `refusal` and a security entry in the audit log naming the peer and `method`
+// (e.g. an agency calling the Audit service, an auditor calling Subscribe).
+absl::Status RequireRole(const PeerIdentity& peer, std::initializer_list<PeerRole> allowed,
+                         std::string_view method, std::string_view refusal, ExchangeCore* core);
 
 }  // namespace corridor::broker::grpc_transport

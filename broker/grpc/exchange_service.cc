@@ -625,9 +625,10 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* ExchangeService::Su
     return new RejectingBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>(
         ToGrpcStatus(peer.status()));
   }
-  if (peer->role != PeerRole::kAgency) {
-    return new RejectingBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>(grpc::Status(
-        grpc::StatusCode::PERMISSION_DENIED, "only agency nodes may subscribe to deliveries"));
+  if (auto s = RequireRole(*peer, {PeerRole::kAgency}, "Exchange.Subscribe",
+                           "only agency nodes may subscribe to deliveries", core_);
+      !s.ok()) {
+    return new RejectingBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>(ToGrpcStatus(s));
   }
   auto* reactor = new SubscribeReactor(core_, ctx, *peer);
   auto registration = streams_->Register(StreamInfoFor(*ctx, "Subscribe", *peer), reactor);
@@ -649,15 +650,19 @@ grpc::ServerUnaryReactor* AdminService::Status(grpc::CallbackServerContext* ctx,
     reactor->Finish(ToGrpcStatus(peer.status()));
     return reactor;
   }
-  if (peer->role != PeerRole::kAgency && peer->role != PeerRole::kAdmin) {
-    reactor->Finish(
-        grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "status is for agency nodes and admins"));
+  if (auto s = RequireRole(*peer, {PeerRole::kAgency, PeerRole::kAdmin}, "Admin.Status",
+                           "status is for agency nodes and admins", core_);
+      !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
     return reactor;
   }
   const bool admin = peer->role == PeerRole::kAdmin;
-  core_->Status(*peer, [this, admin, reactor, response](v1::StatusResponse r) {
+  std::vector<std::string> tls_problems;
+  if (admin && tls_problems_) tls_problems = tls_problems_();
+  core_->Status(*peer, [this, admin, reactor, response, tls_problems](v1::StatusResponse r) {
     if (admin && streams_ != nullptr) streams_->FillStatus(&r);  // broker-wide: admins only
     *response = std::move(r);
+    for (const std::string& p : tls_problems) response->add_tls_warnings(p);
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;
@@ -672,9 +677,10 @@ grpc::ServerUnaryReactor* AdminService::ReloadPolicy(grpc::CallbackServerContext
     reactor->Finish(ToGrpcStatus(peer.status()));
     return reactor;
   }
-  if (peer->role != PeerRole::kAdmin) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                                 "reloading policy needs an admin certificate"));
+  if (auto s = RequireRole(*peer, {PeerRole::kAdmin}, "Admin.ReloadPolicy",
+                           "reloading policy needs an admin certificate", core_);
+      !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
     return reactor;
   }
   response->set_old_version(core_->decision_point()->version());

@@ -50,9 +50,18 @@ class AdminService final : public v1::Admin::CallbackService {
   // Runs on the calling gRPC thread: it reads a few small files.
   using ReloadFn = std::function<absl::Status(const std::string& who)>;
 
-  // `streams` (may be null) adds its limit counters to an admin's Status.
-  AdminService(ExchangeCore* core, ReloadFn reload, const StreamRegistry* streams = nullptr)
-      : core_(core), reload_(std::move(reload)), streams_(streams) {}
+  // The trust store's current problems (expired or nearing CRLs, unusable
+  // files), shown to admins in Status. Thread-safe, cheap.
+  using TlsProblemsFn = std::function<std::vector<std::string>()>;
+
+  // `streams` (may be null) adds its limit counters to an admin's Status;
+  // `tls_problems` (may be null) its TLS warnings.
+  AdminService(ExchangeCore* core, ReloadFn reload, const StreamRegistry* streams = nullptr,
+               TlsProblemsFn tls_problems = nullptr)
+      : core_(core),
+        reload_(std::move(reload)),
+        streams_(streams),
+        tls_problems_(std::move(tls_problems)) {}
 
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx,
                                    const v1::StatusRequest* request,
@@ -65,6 +74,7 @@ class AdminService final : public v1::Admin::CallbackService {
   ExchangeCore* const core_;
   const ReloadFn reload_;
   const StreamRegistry* const streams_;
+  const TlsProblemsFn tls_problems_;
 };
 
 }  // namespace corridor::broker::grpc_transport

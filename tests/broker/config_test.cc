@@ -91,6 +91,31 @@ TEST(ConfigTest, LimitsHaveSaneDefaultsAndAreValidated) {
                        HasSubstr("broker.limits.handshake_timeout: unknown limit")));
 }
 
+TEST(ConfigTest, CrlSettings) {
+  auto cfg = ParseConfig(EmbeddedDefaultConfigText(), "/etc/corridor");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->tls.crl_dir, "/etc/corridor/corridor-certs/crl");
+  EXPECT_FALSE(cfg->tls.crl_none);
+  EXPECT_EQ(cfg->tls.crl_refresh, absl::Seconds(60));
+  EXPECT_EQ(cfg->tls.crl_warn_before, absl::Hours(7 * 24));
+  auto yaml = [](const std::string& tls) {
+    return "broker: {listen: 'a:1', data_dir: d, tls: {cert: c, key: k, ca: a" + tls +
+           "}}\ntrust_domain: t\nagencies: [{id: a, kind: police}]\n";
+  };
+  auto none = ParseConfig(yaml(", crl: none"), "/");
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->tls.crl_none);
+  EXPECT_THAT(ParseConfig(yaml(", crl: off"), "/"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("broker.tls.crl:")));
+  EXPECT_THAT(ParseConfig(yaml(", crl: none, crl_dir: x"), "/"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("broker.tls.crl_dir")));
+  EXPECT_THAT(
+      ParseConfig(yaml(", crl_dir: x, crl_refresh_seconds: 0"), "/"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("broker.tls.crl_refresh_seconds")));
+  EXPECT_THAT(ParseConfig(yaml(", crl_dir: x, crl_warn_days: -1"), "/"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("broker.tls.crl_warn_days")));
+}
+
 TEST(ConfigTest, MissingFileIsNotFound) {
   EXPECT_THAT(LoadConfigFile("/nonexistent/corridord.yaml"), StatusIs(absl::StatusCode::kNotFound));
 }

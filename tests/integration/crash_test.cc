@@ -237,3 +237,31 @@ TEST_F(CrashTest, SighupReloadsPolicyAndKeepsTheOldOneWhenTheNewOneIsBad) {
 
 }  // namespace
 }  // namespace corridor::testing
+
+namespace corridor::testing {
+namespace {
+
+// `corridor-certs revoke` + a new CRL + SIGHUP to the real corridord: the
+// revoked node gets no further call on its open connection, without a restart.
+TEST_F(CrashTest, SighupAppliesANewCrlWithoutRestart) {
+  StartBroker();
+  auto msa = AgencyClient::Connect(Options("zs-msa"));
+  ASSERT_TRUE(msa.ok()) << msa.status();
+  ASSERT_TRUE((*msa)->Status().ok());
+  ASSERT_TRUE(certs::Revoke(certs_ / "ca", (certs_ / "zs-msa.crt").string()).ok());
+  ASSERT_TRUE(certs::WriteCrl(certs_ / "ca", certs_ / "crl").ok());
+  ASSERT_EQ(kill(pid_, SIGHUP), 0);
+  absl::Status s;
+  for (int i = 0; i < 50; ++i) {
+    s = (*msa)->Status().status();
+    if (!s.ok()) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnauthenticated) << s;
+  auto police = AgencyClient::Connect(Options("zs-police"));
+  ASSERT_TRUE(police.ok()) << police.status();
+  EXPECT_TRUE((*police)->Status().ok());
+}
+
+}  // namespace
+}  // namespace corridor::testing

@@ -155,6 +155,8 @@ TEST_F(MtlsTest, OtherTrustDomainIsUnauthenticatedEvenWhenItsCaIsTrusted) {
   io.out_dir = certs_dir_;
   io.name = "zhuhai-node";
   ASSERT_TRUE(certs::Issue(zhuhai, io).ok());
+  // Every CA of the bundle needs its CRL, or the broker does not start.
+  ASSERT_TRUE(certs::WriteCrl(zhuhai, certs_dir_ / "crl").ok());
   auto bundle = dir_.path() / "bundle.crt";
   std::ofstream(bundle) << ReadFile(certs_dir_ / "ca.crt") << ReadFile(zhuhai / "ca.crt");
   StopBroker();
