@@ -6,6 +6,7 @@
 #include <string>
 
 #include "certs/spiffe_id.h"
+#include "corridor/v1/audit.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -71,7 +72,7 @@ TEST_F(FederationE2eTest, ALocalCertificateNamingAPeersAgencyIsRefusedAndAudited
               StatusIs(absl::StatusCode::kUnauthenticated));
   absl::SleepFor(absl::Milliseconds(300));
   auto entries = SecurityEntries();
-  ASSERT_THAT(entries, testing::Not(testing::IsEmpty()));
+  ASSERT_THAT(entries, ::testing::Not(::testing::IsEmpty()));
   EXPECT_THAT(entries[0].detail(), HasSubstr("zh-water-police"));
   EXPECT_THAT(entries[0].detail(), HasSubstr("peer domain zhuhai.corridor"));
 }
