@@ -57,9 +57,10 @@ struct Registry {
   // Returns the agency with this id, local or remote, or nullptr. O(1).
   const Agency* Find(std::string_view id) const;
   // Returns the agency with this id when it is one of this exchange's own
-  // (domain == trust_domain), or nullptr: the only agencies that may connect.
+  // (IsLocal), or nullptr: the only agencies that may connect.
   const Agency* FindLocal(std::string_view id) const;
-  bool IsLocal(const Agency& a) const { return a.domain == trust_domain; }
+  // An agency built without a domain (in code, not parsed) counts as local.
+  bool IsLocal(const Agency& a) const { return a.domain.empty() || a.domain == trust_domain; }
   // True when `code` is declared in handling_codes.
   bool HasHandlingCode(std::string_view code) const;
 
