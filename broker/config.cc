@@ -185,11 +185,55 @@ absl::StatusOr<BrokerConfig> ParseOrThrow(std::string_view text,
   }
   auto registry = policy::ParseRegistry(root);
   if (!registry.ok()) return registry.status();
+  if (const YAML::Node f = root["federation"]; f) {
+    // ParseRegistry checked the section's shape, the domains and the agencies.
+    if (f["max_hops"]) {
+      int64_t v = f["max_hops"].as<int64_t>();
+      if (v < 1 || v > 16)
+        return absl::InvalidArgumentError("federation.max_hops: must be 1 to 16");
+      cfg.federation.max_hops = static_cast<uint32_t>(v);
+    }
+    const YAML::Node peers = f["peers"];
+    for (size_t i = 0; peers && i < peers.size(); ++i) {
+      const YAML::Node p = peers[i];
+      const std::string at = absl::StrCat("federation.peers[", i, "]");
+      PeerConfig peer;
+      peer.domain = p["domain"].as<std::string>();
+      for (const char* field : {"broker", "address", "ca"}) {
+        if (!p[field] || !p[field].IsScalar() || p[field].as<std::string>().empty()) {
+          return absl::InvalidArgumentError(absl::StrCat(at, ".", field, ": required"));
+        }
+      }
+      peer.broker = p["broker"].as<std::string>();
+      if (!policy::IsValidAgencyId(peer.broker)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(at, ".broker: '", peer.broker, "' must match [a-z0-9][a-z0-9-]{0,62}"));
+      }
+      peer.address = p["address"].as<std::string>();
+      if (peer.address.find(':') == std::string::npos) {
+        return absl::InvalidArgumentError(absl::StrCat(at, ".address: must be host:port"));
+      }
+      peer.ca = Resolve(p["ca"].as<std::string>(), base);
+      if (peer.ca == cfg.tls.ca) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            at, ".ca: is broker.tls.ca; each peer domain is checked against its own CA bundle"));
+      }
+      if (p["cross_border"]) peer.cross_border = p["cross_border"].as<bool>();
+      cfg.federation.peers.push_back(std::move(peer));
+    }
+  }
   cfg.registry = std::make_shared<const policy::Registry>(*std::move(registry));
   return cfg;
 }
 
 }  // namespace
+
+const PeerConfig* FederationSettings::FindPeer(std::string_view domain) const {
+  for (const PeerConfig& p : peers) {
+    if (p.domain == domain) return &p;
+  }
+  return nullptr;
+}
 
 absl::StatusOr<BrokerConfig> ParseConfig(std::string_view yaml_text,
                                          const std::filesystem::path& base_dir) {

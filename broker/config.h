@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -66,6 +67,24 @@ struct LimitSettings {
   absl::Duration audit_window = absl::Minutes(1);
 };
 
+// A peer exchange: another city's broker, under its own trust domain and CA.
+// Its agencies are in the registry (policy::Agency::domain == domain).
+struct PeerConfig {
+  std::string domain;   // its SPIFFE trust domain, e.g. "zhuhai.corridor"
+  std::string broker;   // its broker's name: spiffe://<domain>/broker/<broker>
+  std::string address;  // host:port of its listener
+  std::string ca;  // PEM, that domain's CA bundle: its certificates are checked against it only
+  bool cross_border = false;  // e.g. Hong Kong: policy and release steps may treat it stricter
+};
+
+struct FederationSettings {
+  std::vector<PeerConfig> peers;  // in config order, domains unique and != the registry's
+  uint32_t max_hops = 2;          // a transfer that has crossed more domains is refused
+
+  // The peer of this trust domain, or nullptr.
+  const PeerConfig* FindPeer(std::string_view domain) const;
+};
+
 struct BrokerConfig {
   std::string broker_id = "broker";
   std::string listen = "127.0.0.1:7443";  // host:port; port 0 picks a free port
@@ -75,6 +94,7 @@ struct BrokerConfig {
   std::string policy_dir;  // empty: permit every registered agency
   AuditSettings audit;
   LimitSettings limits;
+  FederationSettings federation;
   std::shared_ptr<const policy::Registry> registry;
   std::string source;  // the file it came from, or "<embedded>"
 };

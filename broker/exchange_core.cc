@@ -241,7 +241,7 @@ class ExchangeCore::Impl {
       done(absl::PermissionDeniedError("only agency nodes may submit"));
       return;
     }
-    const policy::Agency* sender = config_.registry->Find(peer.agency_id);
+    const policy::Agency* sender = config_.registry->FindLocal(peer.agency_id);
     if (sender == nullptr) {
       done(absl::UnauthenticatedError(
           absl::StrCat("agency '", peer.agency_id, "' is not registered")));
@@ -276,7 +276,7 @@ class ExchangeCore::Impl {
 
   uint64_t Attach(const PeerIdentity& peer, SubscribeParams params,
                   std::shared_ptr<DeliverySink> sink, OpenCallback opened) {
-    if (peer.role != PeerRole::kAgency || config_.registry->Find(peer.agency_id) == nullptr) {
+    if (peer.role != PeerRole::kAgency || config_.registry->FindLocal(peer.agency_id) == nullptr) {
       opened(absl::PermissionDeniedError("only registered agency nodes may subscribe"));
       return 0;
     }

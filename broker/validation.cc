@@ -374,9 +374,18 @@ absl::Status ValidateEnvelope(const v1::Envelope& env, const PeerIdentity& sende
   }
   for (int i = 0; i < env.addressees_size(); ++i) {
     const std::string& a = env.addressees(i);
-    if (registry.Find(a) == nullptr) {
+    const policy::Agency* agency = registry.Find(a);
+    if (agency == nullptr) {
       return InvalidArgumentError(
           StrCat("envelope.addressees[", i, "]: unknown agency '", a.substr(0, 64), "'"));
+    }
+    if (!registry.IsLocal(*agency)) {
+      // Peer domains' agencies are known to policy, but this broker has no
+      // link that carries exchanges to another domain yet: refuse rather than
+      // queue what would never leave.
+      return absl::FailedPreconditionError(
+          StrCat("envelope.addressees[", i, "]: '", a, "' is an agency of peer domain ",
+                 agency->domain, "; this broker does not forward to other domains yet"));
     }
     for (int j = 0; j < i; ++j) {
       if (env.addressees(j) == a) {

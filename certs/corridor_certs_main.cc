@@ -8,6 +8,7 @@
 //   corridor-certs crl    --ca-dir D --crl-dir DIR [--days N]
 //   corridor-certs dev    --out DIR [--trust-domain TD]
 //   corridor-certs show   FILE [--json]
+//   corridor-certs bundle --ca-dir D --out FILE   # the CA certificate, for peer exchanges
 //
 // Exit status: 0 on success, 1 when the operation fails, 2 on a usage error.
 // Errors go to stderr as "corridor-certs: <message>". Key material is never printed.
@@ -163,6 +164,12 @@ int Run(int argc, char** argv) {
   show->add_option("file", show_file, "certificate file (PEM or DER)")->required();
   show->add_flag("--json", json, "one JSON object, for scripts");
 
+  std::string bundle_out;
+  CLI::App* bundle =
+      app.add_subcommand("bundle", "export the trust domain's CA certificate for peer exchanges");
+  bundle->add_option("--ca-dir", ca_dir, "CA directory")->required();
+  bundle->add_option("--out", bundle_out, "where to write the bundle (PEM)")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -243,6 +250,17 @@ int Run(int argc, char** argv) {
     absl::Status s = MakeDevSet(out_dir, trust_domain);
     if (!s.ok()) return Fail(s);
     std::cout << "dev certificate set for spiffe://" << trust_domain << " in " << out_dir << "\n";
+    return 0;
+  }
+
+  if (bundle->parsed()) {
+    absl::StatusOr<TrustBundle> b = ExportTrustBundle(ca_dir, bundle_out);
+    if (!b.ok()) return Fail(b.status());
+    std::cout << "trust bundle of spiffe://" << b->trust_domain << " in " << bundle_out << "\n"
+              << "  sha256 " << b->sha256_fingerprint << "\n"
+              << "  not after " << b->not_after << "\n"
+              << "Confirm the fingerprint with the peer's operator by another channel before\n"
+              << "they list it as federation.peers[].ca.\n";
     return 0;
   }
 

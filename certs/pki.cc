@@ -444,6 +444,33 @@ absl::StatusOr<std::string> CaTrustDomain(const fs::path& ca_dir) {
   return TrustDomainOf(cert.get(), path);
 }
 
+absl::StatusOr<TrustBundle> ExportTrustBundle(const fs::path& ca_dir, const fs::path& out_file) {
+  CORRIDOR_ASSIGN_OR_RETURN(Ca ca, LoadCa(ca_dir));
+  std::error_code ec;
+  if (fs::equivalent(out_file.parent_path().empty() ? fs::path(".") : out_file.parent_path(),
+                     ca_dir, ec)) {
+    return absl::InvalidArgumentError("out " + out_file.string() +
+                                      " is in the CA dir; a bundle goes elsewhere");
+  }
+  CORRIDOR_ASSIGN_OR_RETURN(std::string pem, internal::ReadFile(ca_dir / kCaCert));
+  CORRIDOR_RETURN_IF_ERROR(internal::WriteFileAtomic(out_file, pem, 0644));
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  if (X509_digest(ca.cert.get(), EVP_sha256(), md, &md_len) != 1) {
+    return absl::InternalError("cannot hash the CA certificate: " + DrainOpensslErrors());
+  }
+  TrustBundle out;
+  out.trust_domain = ca.trust_domain;
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (unsigned int i = 0; i < md_len; ++i) {
+    if (i > 0) out.sha256_fingerprint += ':';
+    out.sha256_fingerprint += kHex[md[i] >> 4];
+    out.sha256_fingerprint += kHex[md[i] & 0xf];
+  }
+  out.not_after = internal::FormatAsn1Time(X509_get0_notAfter(ca.cert.get()));
+  return out;
+}
+
 absl::StatusOr<IssuedCert> Issue(const fs::path& ca_dir, const IssueOptions& opts) {
   CORRIDOR_RETURN_IF_ERROR(ValidateFileStem(opts.name));
   CORRIDOR_RETURN_IF_ERROR(CheckDays(opts.days, "days"));

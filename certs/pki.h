@@ -127,6 +127,21 @@ absl::StatusOr<std::string> CrlFileName(const std::filesystem::path& ca_cert_pat
 absl::Status MakeDevSet(const std::filesystem::path& out_dir,
                         std::string_view trust_domain = "zhongshan.corridor");
 
+// A domain's trust bundle, for the operators of peer exchanges: the CA
+// certificate, and what to read to each other to confirm it out of band.
+struct TrustBundle {
+  std::string trust_domain;        // e.g. "zhongshan.corridor"
+  std::string sha256_fingerprint;  // of the CA certificate's DER, "AB:CD:…" (as openssl prints it)
+  std::string not_after;           // UTC "YYYY-MM-DDTHH:MM:SSZ"
+};
+
+// Writes the CA certificate of `ca_dir` (PEM, never its key) to `out_file`
+// (mode 0644, atomically) for a peer exchange's `federation.peers[].ca`, and
+// returns its domain and fingerprint. NOT_FOUND without a CA;
+// INVALID_ARGUMENT if out_file is inside ca_dir.
+absl::StatusOr<TrustBundle> ExportTrustBundle(const std::filesystem::path& ca_dir,
+                                              const std::filesystem::path& out_file);
+
 // The first URI SAN of the certificate (PEM or DER) at cert_path.
 // NOT_FOUND if the file is missing or the certificate has no URI SAN;
 // INVALID_ARGUMENT if the file is not a certificate.

@@ -198,8 +198,8 @@ std::string AgencySummary(const Program& p, const AgencyFacts& a) {
     return absl::StrCat("[", absl::StrJoin(out, ", "), "]");
   };
   return absl::StrCat(a.id, ": kind ", p.kinds.Name(a.kind), ", city ",
-                      a.has_city ? p.cities.Name(a.city) : "unset", ", groups ",
-                      names(p.groups, a.groups));
+                      a.has_city ? p.cities.Name(a.city) : "unset", ", domain ",
+                      p.domains.Name(a.domain), ", groups ", names(p.groups, a.groups));
 }
 
 // What held and what failed of rule r. *satisfied counts the scope items and

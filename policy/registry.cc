@@ -1,8 +1,10 @@
 #include "policy/registry.h"
 
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "yaml-cpp/yaml.h"
 
 namespace corridor::policy {
@@ -10,15 +12,6 @@ namespace {
 
 const std::set<std::string, std::less<>> kClearances = {"unclassified", "restricted",
                                                         "confidential", "secret"};
-
-bool IsValidTrustDomain(std::string_view td) {
-  if (td.empty() || td.size() > 255) return false;
-  for (char c : td) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
-    if (!ok) return false;
-  }
-  return true;
-}
 
 absl::StatusOr<std::vector<std::string>> StringList(const YAML::Node& node,
                                                     const std::string& field) {
@@ -36,6 +29,54 @@ absl::StatusOr<std::vector<std::string>> StringList(const YAML::Node& node,
   return out;
 }
 
+// Appends the agencies of the list at `field` (all of trust domain `domain`)
+// to `out`; `seen` holds the ids of every domain parsed so far.
+absl::Status ParseAgencies(const YAML::Node& agencies, const std::string& field,
+                           const std::string& domain, std::set<std::string>* seen,
+                           std::vector<Agency>* out) {
+  for (size_t i = 0; i < agencies.size(); ++i) {
+    const YAML::Node a = agencies[i];
+    const std::string at = absl::StrCat(field, "[", i, "]");
+    if (!a.IsMap()) return absl::InvalidArgumentError(absl::StrCat(at, ": must be a map"));
+    Agency agency;
+    agency.domain = domain;
+    if (!a["id"]) return absl::InvalidArgumentError(absl::StrCat(at, ".id: required"));
+    agency.id = a["id"].as<std::string>();
+    if (!IsValidAgencyId(agency.id)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(at, ".id: '", agency.id, "' must match [a-z0-9][a-z0-9-]{0,62}"));
+    }
+    if (!seen->insert(agency.id).second) {
+      return absl::InvalidArgumentError(absl::StrCat(at, ".id: duplicate '", agency.id, "'"));
+    }
+    if (a["domain"] && a["domain"].as<std::string>() != domain) {
+      return absl::InvalidArgumentError(absl::StrCat(at, ".domain: '",
+                                                     a["domain"].as<std::string>(),
+                                                     "' is not this list's domain '", domain, "'"));
+    }
+    if (!a["kind"]) return absl::InvalidArgumentError(absl::StrCat(at, ".kind: required"));
+    agency.kind = a["kind"].as<std::string>();
+    if (a["display_name"]) agency.display_name = a["display_name"].as<std::string>();
+    if (a["city"]) agency.city = a["city"].as<std::string>();
+    auto zones = StringList(a["zones"], at + ".zones");
+    if (!zones.ok()) return zones.status();
+    agency.zones = *std::move(zones);
+    auto groups = StringList(a["groups"], at + ".groups");
+    if (!groups.ok()) return groups.status();
+    agency.groups = *std::move(groups);
+    if (a["clearance"]) {
+      agency.clearance = a["clearance"].as<std::string>();
+      if (!kClearances.contains(agency.clearance)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(at, ".clearance: '", agency.clearance,
+                         "' is not one of unclassified, restricted, confidential, secret"));
+      }
+    }
+    out->push_back(std::move(agency));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Registry> ParseRegistryOrThrow(const YAML::Node& root) {
   Registry reg;
   if (!root["trust_domain"] || !root["trust_domain"].IsScalar()) {
@@ -51,39 +92,45 @@ absl::StatusOr<Registry> ParseRegistryOrThrow(const YAML::Node& root) {
     return absl::InvalidArgumentError("agencies: required, a non-empty list");
   }
   std::set<std::string> seen;
-  for (size_t i = 0; i < agencies.size(); ++i) {
-    const YAML::Node a = agencies[i];
-    const std::string at = absl::StrCat("agencies[", i, "]");
-    if (!a.IsMap()) return absl::InvalidArgumentError(absl::StrCat(at, ": must be a map"));
-    Agency agency;
-    if (!a["id"]) return absl::InvalidArgumentError(absl::StrCat(at, ".id: required"));
-    agency.id = a["id"].as<std::string>();
-    if (!IsValidAgencyId(agency.id)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(at, ".id: '", agency.id, "' must match [a-z0-9][a-z0-9-]{0,62}"));
+  CORRIDOR_RETURN_IF_ERROR(
+      ParseAgencies(agencies, "agencies", reg.trust_domain, &seen, &reg.agencies));
+  if (const YAML::Node federation = root["federation"]; federation) {
+    if (!federation.IsMap()) return absl::InvalidArgumentError("federation: must be a map");
+    const YAML::Node peers = federation["peers"];
+    if (peers && !peers.IsSequence()) {
+      return absl::InvalidArgumentError("federation.peers: must be a list");
     }
-    if (!seen.insert(agency.id).second) {
-      return absl::InvalidArgumentError(absl::StrCat(at, ".id: duplicate '", agency.id, "'"));
-    }
-    if (!a["kind"]) return absl::InvalidArgumentError(absl::StrCat(at, ".kind: required"));
-    agency.kind = a["kind"].as<std::string>();
-    if (a["display_name"]) agency.display_name = a["display_name"].as<std::string>();
-    if (a["city"]) agency.city = a["city"].as<std::string>();
-    auto zones = StringList(a["zones"], at + ".zones");
-    if (!zones.ok()) return zones.status();
-    agency.zones = *std::move(zones);
-    auto groups = StringList(a["groups"], at + ".groups");
-    if (!groups.ok()) return groups.status();
-    agency.groups = *std::move(groups);
-    if (a["clearance"]) {
-      agency.clearance = a["clearance"].as<std::string>();
-      if (!kClearances.contains(agency.clearance)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            at, ".clearance: '", agency.clearance,
-            "' is not one of unclassified, restricted, confidential, secret"));
+    for (size_t i = 0; peers && i < peers.size(); ++i) {
+      const std::string at = absl::StrCat("federation.peers[", i, "]");
+      const YAML::Node peer = peers[i];
+      if (!peer.IsMap()) return absl::InvalidArgumentError(absl::StrCat(at, ": must be a map"));
+      if (!peer["domain"] || !peer["domain"].IsScalar()) {
+        return absl::InvalidArgumentError(absl::StrCat(at, ".domain: required"));
       }
+      std::string domain = peer["domain"].as<std::string>();
+      if (!IsValidTrustDomain(domain)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(at, ".domain: '", domain, "' is not a valid SPIFFE trust domain"));
+      }
+      if (domain == reg.trust_domain) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(at, ".domain: '", domain, "' is this exchange's own trust domain"));
+      }
+      if (std::find(reg.peer_domains.begin(), reg.peer_domains.end(), domain) !=
+          reg.peer_domains.end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(at, ".domain: duplicate peer '", domain, "'"));
+      }
+      const YAML::Node remote = peer["agencies"];
+      if (remote && !remote.IsSequence()) {
+        return absl::InvalidArgumentError(absl::StrCat(at, ".agencies: must be a list"));
+      }
+      if (remote) {
+        CORRIDOR_RETURN_IF_ERROR(
+            ParseAgencies(remote, at + ".agencies", domain, &seen, &reg.agencies));
+      }
+      reg.peer_domains.push_back(std::move(domain));
     }
-    reg.agencies.push_back(std::move(agency));
   }
   const YAML::Node codes = root["handling_codes"];
   if (codes) {
@@ -112,6 +159,15 @@ absl::StatusOr<Registry> ParseRegistryOrThrow(const YAML::Node& root) {
 
 }  // namespace
 
+bool IsValidTrustDomain(std::string_view td) {
+  if (td.empty() || td.size() > 255) return false;
+  for (char c : td) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 bool IsValidAgencyId(std::string_view id) {
   if (id.empty() || id.size() > 63) return false;
   for (size_t i = 0; i < id.size(); ++i) {
@@ -125,6 +181,11 @@ bool IsValidAgencyId(std::string_view id) {
 const Agency* Registry::Find(std::string_view id) const {
   auto it = by_id_.find(absl::string_view(id.data(), id.size()));
   return it == by_id_.end() ? nullptr : &agencies[it->second];
+}
+
+const Agency* Registry::FindLocal(std::string_view id) const {
+  const Agency* a = Find(id);
+  return a != nullptr && IsLocal(*a) ? a : nullptr;
 }
 
 bool Registry::HasHandlingCode(std::string_view code) const {

@@ -11,7 +11,14 @@ absl::StatusOr<PeerIdentity> IdentityFromUris(const std::vector<std::string>& ur
                                               const policy::Registry& registry) {
   CORRIDOR_ASSIGN_OR_RETURN(std::string spiffe_id, SelectSpiffeId(uri_sans));
   CORRIDOR_ASSIGN_OR_RETURN(PeerIdentity peer, ParseSpiffeId(spiffe_id, registry.trust_domain));
-  if (peer.role == PeerRole::kAgency && registry.Find(peer.agency_id) == nullptr) {
+  if (peer.role == PeerRole::kAgency && registry.FindLocal(peer.agency_id) == nullptr) {
+    if (const policy::Agency* remote = registry.Find(peer.agency_id); remote != nullptr) {
+      // A certificate of this domain naming a peer domain's agency: refused,
+      // whatever this domain's CA signed (an id names one principal).
+      return absl::UnauthenticatedError(absl::StrCat("agency '", peer.agency_id,
+                                                     "' is an agency of peer domain ",
+                                                     remote->domain, ", not of this exchange"));
+    }
     return absl::UnauthenticatedError(
         absl::StrCat("agency '", peer.agency_id, "' is not registered with this exchange"));
   }

@@ -45,7 +45,7 @@ struct Expr {
 };
 
 struct Selector {
-  enum class Kind { kAny, kAgency, kKind, kGroup, kCity };
+  enum class Kind { kAny, kAgency, kKind, kGroup, kCity, kDomain };
   Kind kind = Kind::kAny;
   std::string value;
   Loc loc;

@@ -146,10 +146,12 @@ class Compiler {
     for (const Agency& a : reg_.agencies) {
       p_->kinds.Add(a.kind);
       if (!a.city.empty()) p_->cities.Add(a.city);
+      p_->domains.Add(a.domain.empty() ? reg_.trust_domain : a.domain);
       for (const auto& z : a.zones) p_->zones.Add(z);
       for (const auto& g : a.groups) p_->groups.Add(g);
     }
     for (const HandlingCode& h : reg_.handling_codes) p_->codes.Add(h.code);
+    for (const std::string& d : reg_.peer_domains) p_->domains.Add(d);
     for (size_t i = 0; i < reg_.agencies.size(); ++i) {
       const Agency& a = reg_.agencies[i];
       AgencyFacts f;
@@ -158,6 +160,7 @@ class Compiler {
       f.kind = p_->kinds.Find(a.kind);
       f.has_city = !a.city.empty();
       f.city = f.has_city ? p_->cities.Find(a.city) : kOther;
+      f.domain = p_->domains.Find(a.domain.empty() ? reg_.trust_domain : a.domain);
       const int c = ClassificationFromName(a.clearance);
       f.clearance = c == 0 ? 1 : c;
       for (const auto& z : a.zones) f.zones.Set(p_->zones.Find(z));
@@ -257,6 +260,9 @@ class Compiler {
           break;
         case Selector::Kind::kCity:
           SetName(p_->cities, "city", s, &out.cities);
+          break;
+        case Selector::Kind::kDomain:
+          SetName(p_->domains, "trust domain", s, &out.domains);
           break;
       }
     }
@@ -437,6 +443,9 @@ class Compiler {
         return named(p_->kinds, "agency kind", " (no agency in the registry has it)");
       case Type::kCity:
         return named(p_->cities, "city", " (no agency in the registry is in it)");
+      case Type::kDomain:
+        return named(p_->domains, "trust domain",
+                     " (neither this exchange's nor a peer's in the registry)");
       case Type::kZone:
         return named(p_->zones, "zone", " (no agency in the registry covers it)");
       case Type::kGroup:

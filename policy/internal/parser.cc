@@ -521,8 +521,10 @@ class Parser {
       s.kind = Selector::Kind::kGroup;
     } else if (IsWord("city")) {
       s.kind = Selector::Kind::kCity;
+    } else if (IsWord("domain")) {
+      s.kind = Selector::Kind::kDomain;
     } else {
-      Fail("expected 'any', agency:ID, kind:KIND, group:GROUP or city:CITY");
+      Fail("expected 'any', agency:ID, kind:KIND, group:GROUP, city:CITY or domain:DOMAIN");
     }
     Advance();
     Expect(":", "after the selector (e.g. kind:police)");

@@ -20,6 +20,8 @@ const char* TypeName(Type t) {
       return "agency kind";
     case Type::kCity:
       return "city";
+    case Type::kDomain:
+      return "trust domain";
     case Type::kZone:
       return "zone";
     case Type::kGroup:
@@ -113,6 +115,8 @@ const std::vector<AttrInfo>& Attributes() {
       {"sender.groups", Type::kGroupSet, Storage::kSet, kSenderGroups, false, "groups"},
       {"sender.clearance", Type::kClassification, Storage::kInt, kSenderClearance, false,
        "highest classification it may receive"},
+      {"sender.domain", Type::kDomain, Storage::kInt, kSenderDomain, false,
+       "the agency's trust domain: this exchange's, or a peer exchange's"},
       {"recipient.id", Type::kAgencyId, Storage::kInt, kRecipientId, false, "agency id"},
       {"recipient.kind", Type::kAgencyKind, Storage::kInt, kRecipientKind, false, "agency kind"},
       {"recipient.city", Type::kCity, Storage::kInt, kRecipientCity, true, "agency city"},
@@ -120,6 +124,8 @@ const std::vector<AttrInfo>& Attributes() {
       {"recipient.groups", Type::kGroupSet, Storage::kSet, kRecipientGroups, false, "groups"},
       {"recipient.clearance", Type::kClassification, Storage::kInt, kRecipientClearance, false,
        "highest classification it may receive"},
+      {"recipient.domain", Type::kDomain, Storage::kInt, kRecipientDomain, false,
+       "the agency's trust domain: this exchange's, or a peer exchange's"},
   };
   return *kAttrs;
 }
@@ -445,6 +451,7 @@ void SetAgencyFacts(const AgencyFacts& s, const AgencyFacts& rc, Facts* f) {
     f->Unset(kSenderCity);
   }
   f->Set(kSenderClearance, s.clearance);
+  f->Set(kSenderDomain, s.domain);
   f->Set(kRecipientId, rc.index);
   f->Set(kRecipientKind, rc.kind);
   if (rc.has_city) {
@@ -453,6 +460,7 @@ void SetAgencyFacts(const AgencyFacts& s, const AgencyFacts& rc, Facts* f) {
     f->Unset(kRecipientCity);
   }
   f->Set(kRecipientClearance, rc.clearance);
+  f->Set(kRecipientDomain, rc.domain);
   f->sets[kSenderZones] = &s.zones;
   f->sets[kSenderGroups] = &s.groups;
   f->sets[kRecipientZones] = &rc.zones;
@@ -480,6 +488,8 @@ AgencyFacts ResolveAgency(const Program& p, const Agency& a, const Agency* other
   out.has_city = !a.city.empty();
   out.city = resolve(p.cities, a.city, other_raw ? &other_raw->city : nullptr,
                      other ? other->city : kOther);
+  out.domain = resolve(p.domains, a.domain, other_raw ? &other_raw->domain : nullptr,
+                       other ? other->domain : kOther);
   const int c = ClassificationFromName(a.clearance);
   out.clearance = c == 0 ? 1 : c;
   for (const std::string& z : a.zones) out.zones.Set(p.zones.Find(z));
@@ -526,6 +536,8 @@ std::string FormatAttribute(const Program& p, const AttrInfo& a, const Facts& f)
       return std::string(p.kinds.Name(v));
     case Type::kCity:
       return std::string(p.cities.Name(v));
+    case Type::kDomain:
+      return std::string(p.domains.Name(v));
     case Type::kAgencyId:
       return std::string(a.slot == kSenderId ? f.sender_id : f.recipient_id);
     case Type::kReliability:

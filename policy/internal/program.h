@@ -44,6 +44,7 @@ enum class Type : uint8_t {
   kAgencyId,
   kAgencyKind,
   kCity,
+  kDomain,
   kZone,
   kGroup,
   kHandlingCode,
@@ -78,10 +79,12 @@ enum IntSlot : uint8_t {
   kSenderKind,
   kSenderCity,
   kSenderClearance,
+  kSenderDomain,
   kRecipientId,
   kRecipientKind,
   kRecipientCity,
   kRecipientClearance,
+  kRecipientDomain,
   kNumIntSlots,
 };
 enum StrSlot : uint8_t { kMsgTopic, kMsgPurpose, kMsgCaseRef, kNumStrSlots };
@@ -155,7 +158,8 @@ class Bits {
   absl::InlinedVector<uint64_t, 1> words_;
 };
 
-// Interned names of one registry vocabulary (kinds, cities, zones, groups, codes).
+// Interned names of one registry vocabulary (kinds, cities, zones, groups, codes,
+// trust domains).
 struct Names {
   std::vector<std::string> names;
   absl::flat_hash_map<std::string, int> ids;
@@ -171,7 +175,8 @@ struct AgencyFacts {
   int64_t kind = kOther;
   int64_t city = kOther;  // or unset (empty city) when has_city is false
   bool has_city = false;
-  int64_t clearance = 2;  // restricted
+  int64_t clearance = 2;    // restricted
+  int64_t domain = kOther;  // trust domain (local or a peer's)
   Bits zones, groups;
 };
 
@@ -262,10 +267,11 @@ struct Node {
 // Which agencies a scope item admits.
 struct SelectorSet {
   bool any = true;
-  Bits agencies, kinds, groups, cities;
+  Bits agencies, kinds, groups, cities, domains;
   bool Match(const AgencyFacts& a) const {
     return any || agencies.Test(a.index) || kinds.Test(a.kind) ||
-           (a.has_city && cities.Test(a.city)) || groups.Intersects(a.groups);
+           (a.has_city && cities.Test(a.city)) || groups.Intersects(a.groups) ||
+           domains.Test(a.domain);
   }
 };
 
@@ -317,7 +323,7 @@ struct Literals {
 
 struct Program {
   SourceSet sources;
-  Names kinds, cities, zones, groups, codes;
+  Names kinds, cities, zones, groups, codes, domains;
   std::vector<AgencyFacts> agencies;
   absl::flat_hash_map<std::string, int> agency_index;
   std::vector<Node> nodes;

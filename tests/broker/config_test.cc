@@ -116,6 +116,68 @@ TEST(ConfigTest, CrlSettings) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("broker.tls.crl_warn_days")));
 }
 
+constexpr char kWithPeers[] =
+    R"(broker: {listen: 'a:1', data_dir: d, tls: {cert: c, key: k, ca: ca.crt}}
+trust_domain: zhongshan.corridor
+agencies: [{id: zs-police, kind: police}]
+federation:
+  max_hops: 3
+  peers:
+    - domain: zhuhai.corridor
+      broker: zh-broker
+      address: 127.0.0.1:7444
+      ca: peers/zhuhai-ca.crt
+      agencies: [{id: zh-water-police, kind: police, city: zhuhai}]
+    - domain: hongkong.corridor
+      broker: hk-broker
+      address: 127.0.0.1:7445
+      ca: peers/hongkong-ca.crt
+      cross_border: true
+)";
+
+TEST(ConfigTest, PeersAreParsedWithTheirOwnCaBundles) {
+  auto cfg = ParseConfig(kWithPeers, "/etc/corridor");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->federation.max_hops, 3u);
+  ASSERT_EQ(cfg->federation.peers.size(), 2u);
+  const PeerConfig& zh = cfg->federation.peers[0];
+  EXPECT_EQ(zh.domain, "zhuhai.corridor");
+  EXPECT_EQ(zh.broker, "zh-broker");
+  EXPECT_EQ(zh.address, "127.0.0.1:7444");
+  EXPECT_EQ(zh.ca, "/etc/corridor/peers/zhuhai-ca.crt");
+  EXPECT_FALSE(zh.cross_border);
+  EXPECT_TRUE(cfg->federation.peers[1].cross_border);
+  EXPECT_EQ(cfg->federation.FindPeer("hongkong.corridor"), &cfg->federation.peers[1]);
+  EXPECT_EQ(cfg->federation.FindPeer("zhongshan.corridor"), nullptr);
+  EXPECT_EQ(cfg->registry->Find("zh-water-police")->domain, "zhuhai.corridor");
+}
+
+TEST(ConfigTest, PeerErrorsNameTheField) {
+  auto with = [](std::string from, std::string to) {
+    std::string yaml = kWithPeers;
+    yaml.replace(yaml.find(from), from.size(), to);
+    return ParseConfig(yaml, "/etc/corridor");
+  };
+  EXPECT_THAT(with("      address: 127.0.0.1:7445\n", ""),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("federation.peers[1].address: required")));
+  EXPECT_THAT(with("address: 127.0.0.1:7444", "address: nowhere"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("federation.peers[0].address: must be host:port")));
+  EXPECT_THAT(with("broker: zh-broker", "broker: ZH/broker"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("federation.peers[0].broker: 'ZH/broker' must match")));
+  EXPECT_THAT(with("ca: peers/zhuhai-ca.crt", "ca: ca.crt"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("federation.peers[0].ca: is broker.tls.ca")));
+  EXPECT_THAT(with("max_hops: 3", "max_hops: 0"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("federation.max_hops: must be 1 to 16")));
+  EXPECT_THAT(with("{id: zh-water-police,", "{id: zs-police,"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("federation.peers[0].agencies[0].id: duplicate 'zs-police'")));
+}
+
 TEST(ConfigTest, MissingFileIsNotFound) {
   EXPECT_THAT(LoadConfigFile("/nonexistent/corridord.yaml"), StatusIs(absl::StatusCode::kNotFound));
 }

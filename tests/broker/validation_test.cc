@@ -108,6 +108,25 @@ TEST_F(ValidationTest, FieldErrorsNameTheField) {
 
 // Fields the broker's schema lacks would pass policy unseen (and reach every
 // recipient, even one that gets a redacted copy): refused, named by path.
+TEST_F(ValidationTest, PeerDomainAddresseesAreRefusedWhileNoLinkCarriesThem) {
+  policy::Registry reg = *registry_;
+  policy::Agency zh;
+  zh.id = "zh-water-police";
+  zh.domain = "zhuhai.corridor";
+  zh.kind = "police";
+  reg.agencies.push_back(zh);
+  reg.peer_domains.push_back("zhuhai.corridor");
+  reg.Reindex();
+  registry_ = std::make_shared<const policy::Registry>(std::move(reg));
+  v1::Envelope e = SampleTipOff("t-2");
+  e.add_addressees("zs-customs");
+  EXPECT_THAT(Check(e), IsOk());
+  e.add_addressees("zh-water-police");
+  EXPECT_THAT(Check(e), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                 HasSubstr("envelope.addressees[1]: 'zh-water-police' is an agency "
+                                           "of peer domain zhuhai.corridor")));
+}
+
 TEST_F(ValidationTest, UnknownFieldsAreRefusedNamingWhere) {
   std::string extra;
   AppendLengthDelimited(&extra, 99, "informant: 陈某, 138-0000-0000");

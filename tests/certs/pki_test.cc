@@ -180,6 +180,34 @@ TEST_F(PkiTest, InitCaWritesSelfSignedCaWithSecretKeyInPrivateDir) {
   EXPECT_EQ(X509_check_private_key(ca.get(), key->get()), 1);
 }
 
+TEST_F(PkiTest, TrustBundleIsTheCaCertificateWithItsFingerprint) {
+  const fs::path out = scratch_.path() / "zhongshan.corridor.crt";
+  absl::StatusOr<TrustBundle> b = ExportTrustBundle(ca_dir(), out);
+  ASSERT_THAT(b, IsOk());
+  EXPECT_EQ(b->trust_domain, kTd);
+  EXPECT_EQ(Slurp(out), Slurp(ca_dir() / "ca.crt"));
+  EXPECT_EQ(Slurp(out).find("PRIVATE KEY"), std::string::npos);
+  EXPECT_EQ(ModeOf(out), 0644);
+  // The fingerprint is the SHA-256 of the DER, as `openssl x509 -fingerprint -sha256` prints it.
+  X509Ptr ca = LoadCert(ca_dir() / "ca.crt");
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  ASSERT_EQ(X509_digest(ca.get(), EVP_sha256(), md, &len), 1);
+  std::string want;
+  for (unsigned int i = 0; i < len; ++i) {
+    char buf[4];
+    std::snprintf(buf, sizeof(buf), i == 0 ? "%02X" : ":%02X", md[i]);
+    want += buf;
+  }
+  EXPECT_EQ(b->sha256_fingerprint, want);
+  EXPECT_EQ(b->sha256_fingerprint.size(), 95u);
+  EXPECT_FALSE(b->not_after.empty());
+  EXPECT_THAT(ExportTrustBundle(ca_dir(), ca_dir() / "bundle.crt"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ExportTrustBundle(scratch_.path() / "no-ca", out),
+              StatusIs(absl::StatusCode::kNotFound));
+}
+
 TEST_F(PkiTest, InitCaRefusesToOverwriteAnExistingCa) {
   const std::string key_before = Slurp(ca_dir() / "ca.key");
   EXPECT_THAT(InitCa(ca_dir(), kTd),

@@ -89,7 +89,7 @@ TEST(PolicyParserTest, ScopeItemsAreOnFromTo) {
   EXPECT_THAT(Error("permit p (to kind:police, to kind:customs) because \"x\";"),
               HasSubstr("duplicate 'to' in the scope"));
   EXPECT_THAT(Error("permit p (to police) because \"x\";"),
-              HasSubstr("expected 'any', agency:ID, kind:KIND, group:GROUP or city:CITY"));
+              HasSubstr("expected 'any', agency:ID, kind:KIND, group:GROUP, city:CITY or domain:DOMAIN"));
 }
 
 TEST(PolicyParserTest, AssertNeverCannotRedact) {
