@@ -129,6 +129,14 @@ absl::StatusOr<std::unique_ptr<BrokerServer>> BrokerServer::Start(
       config.limits, [core](const PeerIdentity& peer, const std::string& detail) {
         core->RecordSecurityEvent(peer, detail);
       });
+  // A trust reload that revokes a certificate also ends its open streams
+  // (new calls and handshakes are refused by the checks below); the registry
+  // audits one entry per certificate it cut.
+  server->SetRevocationsChangedHook(
+      [streams = server->streams_.get()](std::function<bool(std::string_view)> is_revoked) {
+        streams->CancelWhere([&](const StreamInfo& s) { return is_revoked(s.cert_pem); },
+                             absl::UnauthenticatedError("certificate revoked"));
+      });
   server->events_ = std::make_shared<SecurityEvents>(core, server->log_);
   PeerChecks checks;
   checks.trust = server->trust_;

@@ -67,9 +67,10 @@ class BrokerServer {
   // The operator-facing problems of the trust store (see TrustStore::Problems).
   std::vector<std::string> TlsProblems() const;
   // Runs (on the reloading thread) after a reload changed the set of revoked
-  // certificates; `is_revoked` tells whether a leaf (PEM) is revoked now. For
-  // cutting open streams of revoked certificates. Set before traffic matters;
-  // thread-safe.
+  // certificates; `is_revoked` tells whether a leaf (PEM) is revoked now.
+  // Start() sets one that cuts the open streams of revoked certificates
+  // (StreamRegistry::CancelWhere, UNAUTHENTICATED "certificate revoked");
+  // this replaces it. Thread-safe.
   void SetRevocationsChangedHook(
       std::function<void(std::function<bool(std::string_view leaf_pem)> is_revoked)> hook);
 

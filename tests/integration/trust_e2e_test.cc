@@ -167,6 +167,73 @@ TEST_F(TrustE2eTest, RevocationTakesEffectWithoutRestartOnOpenAndNewConnections)
   EXPECT_THAT(handshake->detail(), HasSubstr("serial " + Serial("zs-msa")));
 }
 
+// Item 2, open streams: a reload that revokes a certificate ends the streams
+// it already has open (Subscribe and SubmitStream), with UNAUTHENTICATED,
+// within seconds; other certificates' streams go on; the cut is audited.
+TEST_F(TrustE2eTest, RevocationCutsTheOpenStreamsOfTheRevokedCertificate) {
+  struct Sub {
+    grpc::ClientContext ctx;
+    std::unique_ptr<v1::Exchange::Stub> stub;
+    std::unique_ptr<grpc::ClientReaderWriter<v1::SubscribeRequest, v1::SubscribeResponse>> rw;
+  };
+  auto open = [&](const std::string& stem, Sub* s) {
+    s->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    s->stub = v1::Exchange::NewStub(ChannelAs(stem));
+    s->rw = s->stub->Subscribe(&s->ctx);
+    v1::SubscribeRequest req;
+    req.mutable_open()->set_name("duty");
+    v1::SubscribeResponse r;
+    return s->rw->Write(req) && s->rw->Read(&r) && r.has_opened();
+  };
+  Sub msa, police;
+  ASSERT_TRUE(open("zs-msa", &msa));
+  ASSERT_TRUE(open("zs-police", &police));
+  // msa's SubmitStream, with one envelope answered.
+  grpc::ClientContext submit_ctx;
+  submit_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto submit_stub = v1::Exchange::NewStub(ChannelAs("zs-msa"));
+  auto submit = submit_stub->SubmitStream(&submit_ctx);
+  v1::SubmitRequest req;
+  *req.mutable_envelope() = SampleTipOff("before-revocation");
+  req.mutable_envelope()->clear_sender();
+  v1::SubmitStreamResponse reply;
+  ASSERT_TRUE(submit->Write(req));
+  ASSERT_TRUE(submit->Read(&reply));
+
+  Revoke("zs-msa");
+  const absl::Time reloaded = absl::Now();
+  server_->ReloadTrust("test");
+
+  v1::SubscribeResponse r;
+  while (msa.rw->Read(&r)) {
+  }
+  grpc::Status sub_status = msa.rw->Finish();
+  EXPECT_EQ(sub_status.error_code(), grpc::StatusCode::UNAUTHENTICATED)
+      << sub_status.error_message();
+  EXPECT_EQ(sub_status.error_message(), "certificate revoked");
+  while (submit->Read(&reply)) {
+  }
+  grpc::Status submit_status = submit->Finish();
+  EXPECT_EQ(submit_status.error_code(), grpc::StatusCode::UNAUTHENTICATED)
+      << submit_status.error_message();
+  EXPECT_LT(absl::Now() - reloaded, absl::Seconds(5));  // cut, not left to a deadline
+
+  // police's stream is still open: a tip-off addressed to it arrives.
+  v1::Envelope e = SampleTipOff("after-revocation");
+  e.add_addressees("zs-police");
+  auto customs = Client("zs-customs");
+  ASSERT_NE(customs, nullptr);
+  ASSERT_TRUE(customs->Submit(e).ok());
+  ASSERT_TRUE(police.rw->Read(&r));
+  EXPECT_TRUE(r.has_delivery() || r.has_batch()) << r.DebugString();
+
+  auto cut = AwaitSecurityEntry("open streams cut: certificate revoked");
+  ASSERT_TRUE(cut.has_value());
+  EXPECT_EQ(cut->actor_agency_id(), "zs-msa");
+  EXPECT_THAT(cut->detail(), HasSubstr("2 open streams cut"));
+  police.ctx.TryCancel();
+}
+
 // Item 2, the timer: no SIGHUP, no call; the broker picks the CRL up by itself.
 class TrustTimerE2eTest : public TrustE2eTest {
  protected:
