@@ -7,10 +7,13 @@
 #include <set>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "broker/audit/internal/crypto_util.h"
 #include "broker/audit_log.h"
 #include "broker/committer.h"
@@ -36,6 +39,9 @@ constexpr char kStoreFormatKey[] = "store_format";
 constexpr uint32_t kMaxInFlightLimit = 4096;
 constexpr uint32_t kMaxBatchLimit = 512;
 constexpr absl::Duration kErasureSweepInterval = absl::Seconds(1);
+// The same security event (same actor, same words) again within this window
+// is counted, not written: one summary entry when the window ends.
+constexpr absl::Duration kSecurityRepeatWindow = absl::Seconds(10);
 
 google::protobuf::Timestamp ToProto(absl::Time t) {
   return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
@@ -229,6 +235,7 @@ class ExchangeCore::Impl {
   void Shutdown() {
     std::call_once(shutdown_once_, [this] {
       hub_.Stop();
+      FlushSecurityRepeats(absl::InfiniteFuture());  // the counts of windows still open
       committer_.Stop();
     });
   }
@@ -320,15 +327,39 @@ class ExchangeCore::Impl {
     RecordEntry(std::move(e), [](absl::Status) {});
   }
 
+  // The first occurrence of an (actor, detail) pair in a window is written at
+  // once; repeats within kSecurityRepeatWindow are counted into one summary
+  // entry written when the window ends (FlushSecurityRepeats), so a client
+  // repeating a refused call cannot grow the log without bound.
   void RecordSecurityEvent(const PeerIdentity& peer, const std::string& detail) {
-    v1::AuditEntry e;
-    e.set_event(v1::AUDIT_EVENT_SECURITY);
-    *e.mutable_broker_time() = ToProto(absl::Now());
-    e.set_actor_spiffe_id(peer.spiffe_id);
-    e.set_actor_agency_id(peer.agency_id);
-    e.set_actor_node(peer.node);
-    e.set_detail(detail);
-    RecordEntry(std::move(e), [](absl::Status) {});
+    const absl::Time now = absl::Now();
+    std::vector<v1::AuditEntry> out;
+    {
+      absl::MutexLock lock(&security_mu_);
+      CollectSecurityRepeats(now, &out);
+      auto [it, fresh] = security_repeats_.try_emplace(absl::StrCat(peer.spiffe_id, "\n", detail));
+      SecurityRepeat& w = it->second;
+      if (fresh) {
+        w.start = now;
+        w.peer = peer;
+        w.detail = detail;
+        out.push_back(SecurityEntry(peer, detail, now));
+      } else {
+        if (w.more++ == 0) w.first_more = now;
+        w.last_more = now;
+      }
+    }
+    for (v1::AuditEntry& e : out) RecordEntry(std::move(e), [](absl::Status) {});
+  }
+
+  // Writes the summaries of repeat windows that ended by `now`.
+  void FlushSecurityRepeats(absl::Time now) {
+    std::vector<v1::AuditEntry> out;
+    {
+      absl::MutexLock lock(&security_mu_);
+      CollectSecurityRepeats(now, &out);
+    }
+    for (v1::AuditEntry& e : out) RecordEntry(std::move(e), [](absl::Status) {});
   }
 
   void RecordConsultation(const PeerIdentity& auditor, const std::string& query, uint64_t count,
@@ -341,6 +372,49 @@ class ExchangeCore::Impl {
     e.set_query(query);
     e.set_result_count(count);
     RecordEntry(std::move(e), std::move(done));
+  }
+
+  struct SecurityRepeat {
+    absl::Time start;
+    PeerIdentity peer;
+    std::string detail;
+    uint64_t more = 0;  // occurrences after the first
+    absl::Time first_more, last_more;
+  };
+
+  static v1::AuditEntry SecurityEntry(const PeerIdentity& peer, const std::string& detail,
+                                      absl::Time when) {
+    v1::AuditEntry e;
+    e.set_event(v1::AUDIT_EVENT_SECURITY);
+    *e.mutable_broker_time() = ToProto(when);
+    e.set_actor_spiffe_id(peer.spiffe_id);
+    e.set_actor_agency_id(peer.agency_id);
+    e.set_actor_node(peer.node);
+    e.set_detail(detail);
+    return e;
+  }
+
+  // Ends the windows that are over by `now`: a summary entry for each that
+  // saw repeats.
+  void CollectSecurityRepeats(absl::Time now, std::vector<v1::AuditEntry>* out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(security_mu_) {
+    for (auto it = security_repeats_.begin(); it != security_repeats_.end();) {
+      const SecurityRepeat& w = it->second;
+      if (now - w.start < kSecurityRepeatWindow) {
+        ++it;
+        continue;
+      }
+      if (w.more > 0) {
+        out->push_back(SecurityEntry(
+            w.peer,
+            absl::StrCat(
+                w.detail, " (repeated ", w.more, " more times between ",
+                absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", w.first_more, absl::UTCTimeZone()), " and ",
+                absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", w.last_more, absl::UTCTimeZone()), ")"),
+            w.last_more));
+      }
+      security_repeats_.erase(it++);
+    }
   }
 
   // One entry in its own group, durable when `done` runs.
@@ -651,6 +725,7 @@ class ExchangeCore::Impl {
   // gets its own (otherwise empty) batch.
   void OnIdle() {
     const absl::Time now = absl::Now();
+    FlushSecurityRepeats(now);
     if (audit_->CheckpointDue(now) || now - last_erasure_sweep_ >= kErasureSweepInterval) {
       committer_.Enqueue(Committer::Task{.prepare = nullptr, .done = [](absl::Status) {}});
     }
@@ -751,6 +826,8 @@ class ExchangeCore::Impl {
   Committer committer_;
   DeliveryHub hub_;
   std::once_flag shutdown_once_;
+  absl::Mutex security_mu_;
+  absl::flat_hash_map<std::string, SecurityRepeat> security_repeats_ ABSL_GUARDED_BY(security_mu_);
   absl::Time started_at_;
   std::atomic<uint64_t> exchanges_stored_{0};
 

@@ -319,6 +319,29 @@ TEST_F(ExchangeCoreTest, NewOnlySkipsTheBacklogFromSeqReplaysIt) {
   EXPECT_EQ(got[0].seq(), 1u);
 }
 
+// A client repeating a refused call cannot grow the log without bound: the
+// same security event again within the window is counted into one summary.
+TEST_F(ExchangeCoreTest, RepeatedSecurityEventsAreSummarizedPerWindow) {
+  const PeerIdentity msa = Agency("zs-msa");
+  for (int i = 0; i < 200; ++i) {
+    core_->RecordSecurityEvent(msa, "refused by role: agency called Audit.Query");
+  }
+  core_->RecordSecurityEvent(msa, "something else");
+  v1::AuditQuery q;
+  q.set_event(v1::AUDIT_EVENT_SECURITY);
+  std::vector<v1::AuditEntry> got = AuditEntries(q, 2);
+  ASSERT_EQ(got.size(), 2u);  // the first of each, at once
+  EXPECT_EQ(got[0].detail(), "refused by role: agency called Audit.Query");
+  EXPECT_EQ(got[0].actor_agency_id(), "zs-msa");
+  EXPECT_EQ(got[1].detail(), "something else");
+  Reopen();  // a stop writes the counts of the windows still open
+  got = AuditEntries(q, 3);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_THAT(got[2].detail(), ::testing::StartsWith("refused by role: agency called Audit.Query "
+                                                     "(repeated 199 more times between "));
+  EXPECT_EQ(got[2].actor_spiffe_id(), msa.spiffe_id);
+}
+
 TEST_F(ExchangeCoreTest, StateSurvivesReopen) {
   {
     auto a = Attach("zs-customs", Params("ops", {"smuggling.*"}));
