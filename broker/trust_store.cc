@@ -610,7 +610,8 @@ std::optional<RefusalSummarizer::Report> RefusalSummarizer::Note(std::string_vie
                               .sample = w.sample,
                               .summary = true});
   }
-  w = Window{.start = now};
+  w = Window();
+  w.start = now;
   return Report{.reason = std::string(reason),
                 .count = 1,
                 .first = now,
