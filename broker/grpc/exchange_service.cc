@@ -542,6 +542,22 @@ class RejectingBidiReactor final : public grpc::ServerBidiReactor<Req, Resp> {
   void OnDone() override { delete this; }
 };
 
+// Registers a new stream's reactor with the stream registry and starts it, or,
+// when a limit refuses it, deletes it unstarted and answers with the refusal.
+template <typename Reactor>
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* RegisterAndStart(
+    StreamRegistry* streams, const grpc::CallbackServerContext& ctx, std::string method,
+    const PeerIdentity& peer, Reactor* reactor) {
+  auto registration = streams->Register(StreamInfoFor(ctx, std::move(method), peer), reactor);
+  if (!registration.ok()) {
+    delete reactor;  // never started
+    return new RejectingBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>(
+        ToGrpcStatus(registration.status()));
+  }
+  reactor->Start(*std::move(registration));
+  return reactor;
+}
+
 }  // namespace
 
 grpc::ServerUnaryReactor* ExchangeService::Submit(grpc::CallbackServerContext* ctx,
@@ -607,15 +623,8 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* ExchangeService::Su
     return new RejectingBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>(
         ToGrpcStatus(peer.status()));
   }
-  auto* reactor = new SubmitStreamReactor(core_, ctx, *peer);
-  auto registration = streams_->Register(StreamInfoFor(*ctx, "SubmitStream", *peer), reactor);
-  if (!registration.ok()) {
-    delete reactor;  // never started
-    return new RejectingBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>(
-        ToGrpcStatus(registration.status()));
-  }
-  reactor->Start(*std::move(registration));
-  return reactor;
+  return RegisterAndStart(streams_, *ctx, "SubmitStream", *peer,
+                          new SubmitStreamReactor(core_, ctx, *peer));
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* ExchangeService::Subscribe(
@@ -630,15 +639,8 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* ExchangeService::Su
       !s.ok()) {
     return new RejectingBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>(ToGrpcStatus(s));
   }
-  auto* reactor = new SubscribeReactor(core_, ctx, *peer);
-  auto registration = streams_->Register(StreamInfoFor(*ctx, "Subscribe", *peer), reactor);
-  if (!registration.ok()) {
-    delete reactor;  // never started
-    return new RejectingBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>(
-        ToGrpcStatus(registration.status()));
-  }
-  reactor->Start(*std::move(registration));
-  return reactor;
+  return RegisterAndStart(streams_, *ctx, "Subscribe", *peer,
+                          new SubscribeReactor(core_, ctx, *peer));
 }
 
 grpc::ServerUnaryReactor* AdminService::Status(grpc::CallbackServerContext* ctx,
