@@ -27,9 +27,8 @@ struct Keys {
 
 const Keys& FuzzKeys() {
   static const Keys* const keys = [] {
-    auto signer =
-        audit::Ed25519Signer::FromSeed(corridor::fuzz::CheckpointKeySeed(),
-                                       corridor::fuzz::kCheckpointOrigin);
+    auto signer = audit::Ed25519Signer::FromSeed(corridor::fuzz::CheckpointKeySeed(),
+                                                 corridor::fuzz::kCheckpointOrigin);
     if (!signer.ok()) std::abort();
     auto* k = new Keys;
     k->verifier_key = signer->VerifierKey();

@@ -13,9 +13,9 @@
 #include <string>
 
 #include "absl/time/time.h"
-#include "google/protobuf/stubs/logging.h"
 #include "broker/config.h"
 #include "broker/identity.h"
+#include "google/protobuf/stubs/logging.h"
 #include "policy/registry.h"
 
 namespace corridor::fuzz {

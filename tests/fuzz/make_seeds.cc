@@ -284,8 +284,8 @@ void MerkleSeeds() {
         !audit::VerifyInclusion(index, size, leaves[index], *proof, roots[size]).ok()) {
       std::abort();
     }
-    std::string s = std::string(1, '\0') + U64(index) + U64(size) + H(leaves[index]) +
-                    H(roots[size]);
+    std::string s =
+        std::string(1, '\0') + U64(index) + U64(size) + H(leaves[index]) + H(roots[size]);
     for (const auto& h : *proof) s += H(h);
     Write("merkle", "inclusion_" + std::to_string(index) + "_" + std::to_string(size), s);
   }
@@ -296,8 +296,8 @@ void MerkleSeeds() {
         !audit::VerifyConsistency(old_size, size, roots[old_size], roots[size], *proof).ok()) {
       std::abort();
     }
-    std::string s = std::string(1, '\1') + U64(old_size) + U64(size) + H(roots[old_size]) +
-                    H(roots[size]);
+    std::string s =
+        std::string(1, '\1') + U64(old_size) + U64(size) + H(roots[old_size]) + H(roots[size]);
     for (const auto& h : *proof) s += H(h);
     Write("merkle", "consistency_" + std::to_string(old_size) + "_" + std::to_string(size), s);
   }

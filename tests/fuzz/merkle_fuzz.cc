@@ -9,9 +9,9 @@
 // proofs in modes 0 and 1.
 //
 // Commands: tests/fuzz/README.md.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <algorithm>
 #include <string>
 #include <string_view>
 #include <vector>

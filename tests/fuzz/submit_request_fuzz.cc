@@ -27,9 +27,9 @@ namespace {
 
 void CheckEnvelope(const corridor::v1::Envelope& env) {
   corridor::broker::EnvelopeLimits limits;
-  const absl::Status s = corridor::broker::ValidateEnvelope(
-      env, corridor::fuzz::FuzzPeer(), corridor::fuzz::DemoRegistry(), limits,
-      corridor::fuzz::FuzzNow());
+  const absl::Status s = corridor::broker::ValidateEnvelope(env, corridor::fuzz::FuzzPeer(),
+                                                            corridor::fuzz::DemoRegistry(), limits,
+                                                            corridor::fuzz::FuzzNow());
   if (!s.ok()) {
     // Every refusal names the field: "envelope...: <reason>".
     if (s.message().rfind("envelope", 0) != 0) __builtin_trap();

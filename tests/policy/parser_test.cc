@@ -88,8 +88,9 @@ TEST(PolicyParserTest, ScopeItemsAreOnFromTo) {
               HasSubstr("expected 'on', 'from' or 'to' in the scope, found 'by'"));
   EXPECT_THAT(Error("permit p (to kind:police, to kind:customs) because \"x\";"),
               HasSubstr("duplicate 'to' in the scope"));
-  EXPECT_THAT(Error("permit p (to police) because \"x\";"),
-              HasSubstr("expected 'any', agency:ID, kind:KIND, group:GROUP, city:CITY or domain:DOMAIN"));
+  EXPECT_THAT(
+      Error("permit p (to police) because \"x\";"),
+      HasSubstr("expected 'any', agency:ID, kind:KIND, group:GROUP, city:CITY or domain:DOMAIN"));
 }
 
 TEST(PolicyParserTest, AssertNeverCannotRedact) {
