@@ -99,6 +99,8 @@ class AuditLog {
   // Committer thread: true when entries wait for a checkpoint past the interval.
   bool CheckpointDue(absl::Time now) const;
 
+  // Committer thread: the index the next appended entry gets.
+  uint64_t next_index() const { return frontier_.size(); }
   uint64_t durable_size() const { return durable_size_.load(std::memory_order_acquire); }
   std::string verifier_key() const { return signer_.VerifierKey(); }
   const std::string& origin() const { return options_.origin; }

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "common/utf8.h"
@@ -193,6 +194,11 @@ absl::StatusOr<BrokerConfig> ParseOrThrow(std::string_view text,
         return absl::InvalidArgumentError("federation.max_hops: must be 1 to 16");
       cfg.federation.max_hops = static_cast<uint32_t>(v);
     }
+    if (f["outbox_max"]) {
+      int64_t v = f["outbox_max"].as<int64_t>();
+      if (v < 1) return absl::InvalidArgumentError("federation.outbox_max: must be at least 1");
+      cfg.federation.outbox_max = static_cast<uint64_t>(v);
+    }
     const YAML::Node peers = f["peers"];
     for (size_t i = 0; peers && i < peers.size(); ++i) {
       const YAML::Node p = peers[i];
@@ -219,6 +225,20 @@ absl::StatusOr<BrokerConfig> ParseOrThrow(std::string_view text,
             at, ".ca: is broker.tls.ca; each peer domain is checked against its own CA bundle"));
       }
       if (p["cross_border"]) peer.cross_border = p["cross_border"].as<bool>();
+      if (p["audit_key"]) {
+        const std::string v = p["audit_key"].as<std::string>();
+        const std::filesystem::path file = Resolve(v, base);
+        if (std::ifstream in(file); in) {
+          std::stringstream text;
+          text << in.rdbuf();
+          peer.audit_key = std::string(absl::StripAsciiWhitespace(text.str()));
+        } else if (v.find('+') != std::string::npos) {
+          peer.audit_key = v;
+        } else {
+          return absl::InvalidArgumentError(absl::StrCat(
+              at, ".audit_key: '", v, "' is neither a readable file nor a vkey (name+id+key)"));
+        }
+      }
       cfg.federation.peers.push_back(std::move(peer));
     }
   }

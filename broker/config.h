@@ -75,11 +75,18 @@ struct PeerConfig {
   std::string address;  // host:port of its listener
   std::string ca;  // PEM, that domain's CA bundle: its certificates are checked against it only
   bool cross_border = false;  // e.g. Hong Kong: policy and release steps may treat it stricter
+  // The peer's audit checkpoint key (C2SP vkey text; the config may name a
+  // file holding it): receipts are verified with it. Empty: receipts are
+  // neither verified nor recorded (status and the log say so).
+  std::string audit_key;
 };
 
 struct FederationSettings {
   std::vector<PeerConfig> peers;  // in config order, domains unique and != the registry's
   uint32_t max_hops = 2;          // a transfer that has crossed more domains is refused
+  // Transfers queued for one peer and not yet stored there, at most: past it,
+  // submissions that would add to it are refused (RESOURCE_EXHAUSTED).
+  uint64_t outbox_max = 100000;
 
   // The peer of this trust domain, or nullptr.
   const PeerConfig* FindPeer(std::string_view domain) const;

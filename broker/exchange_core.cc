@@ -42,6 +42,9 @@ constexpr absl::Duration kErasureSweepInterval = absl::Seconds(1);
 // The same security event (same actor, same words) again within this window
 // is counted, not written: one summary entry when the window ends.
 constexpr absl::Duration kSecurityRepeatWindow = absl::Seconds(10);
+// The hub subscription through which a peer exchange's agency's queue (its
+// outbox) drains into the link. Agencies of a peer never subscribe themselves.
+constexpr char kOutboxSubscription[] = "federation";
 
 google::protobuf::Timestamp ToProto(absl::Time t) {
   return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
@@ -59,7 +62,10 @@ struct EntryParts {
   std::string times_actor;   // fields 3..7: broker and sender time; actor, officer if any
   std::string about;         // fields 10..17: exchange, message, sender, kind … grading
   std::string purpose_case;  // fields 22..23: purpose, case ref
-  size_t size() const { return times_actor.size() + about.size() + purpose_case.size(); }
+  std::string federation;    // fields 33..34 of an exchange from a peer: its domain, its origin
+  size_t size() const {
+    return times_actor.size() + about.size() + purpose_case.size() + federation.size();
+  }
 };
 
 // `actor` is the sending node (with the envelope's officer); none for what the
@@ -88,6 +94,11 @@ EntryParts SharedEntryParts(const v1::Envelope& e, const google::protobuf::Times
   const EntryWriter c(&p.purpose_case);
   c.String(E::kPurposeFieldNumber, e.purpose());
   c.String(E::kCaseRefFieldNumber, e.case_ref());
+  if (e.has_origin()) {
+    const EntryWriter f(&p.federation);
+    f.String(E::kPeerDomainFieldNumber, e.origin().domain());
+    f.Message(E::kOriginFieldNumber, e.origin());
+  }
   return p;
 }
 
@@ -223,6 +234,19 @@ class ExchangeCore::Impl {
       SetRoute(rec.agency_id(), rec.name(),
                {rec.topic_filters().begin(), rec.topic_filters().end()});
     }
+    {
+      absl::MutexLock lock(&outbox_mu_);
+      for (const auto& a : config_.registry->agencies) {
+        if (!config_.registry->IsLocal(a))
+          outbox_[a.id] = {.domain = a.domain, .head = heads_[a.id]};
+      }
+      for (const auto& rec : hub_.subscriptions()) {
+        auto it = outbox_.find(rec.agency_id());
+        if (it != outbox_.end() && rec.name() == kOutboxSubscription && rec.ack_floor() > 0) {
+          it->second.answered = rec.ack_floor() - 1;
+        }
+      }
+    }
     started_at_ = absl::Now();
     return absl::OkStatus();
   }
@@ -263,7 +287,11 @@ class ExchangeCore::Impl {
       done(s);
       return;
     }
-    auto staged = Stage(peer, *sender, std::move(env));
+    Source source{.actor = &peer,
+                  .sender = sender,
+                  .transfer = nullptr,
+                  .message_key = MessageKey(peer.agency_id, env.client_message_id())};
+    auto staged = Stage(source, std::move(env));
     if (!staged.ok()) {
       done(staged.status());
       return;
@@ -279,6 +307,178 @@ class ExchangeCore::Impl {
                 done(std::move(state->response));
               }
             }});
+  }
+
+  void SubmitTransfer(const PeerIdentity& peer, v1::Transfer t, TransferCallback done) {
+    v1::TransferResult result;
+    result.set_recipient_agency_id(t.recipient_agency_id().substr(0, 64));
+    result.set_seq(t.seq());
+    auto refuse = [&](const absl::Status& s) {
+      if (absl::IsPermissionDenied(s)) {
+        RecordSecurityEvent(peer, absl::StrCat("transfer refused: ", s.message()));
+      }
+      result.set_code(static_cast<int32_t>(s.code()));
+      result.set_error_message(std::string(s.message().substr(0, 1024)));
+      done(TransferOutcome{.result = std::move(result)});
+    };
+    const std::string& own = config_.registry->trust_domain;
+    if (peer.role != PeerRole::kBroker ||
+        config_.federation.FindPeer(peer.trust_domain) == nullptr) {
+      refuse(absl::PermissionDeniedError("only listed peer exchanges may transfer"));
+      return;
+    }
+    // The path first: a loop is named as one whatever else is wrong.
+    if (t.hops().empty()) {
+      refuse(absl::InvalidArgumentError("transfer.hops: required (the origin domain first)"));
+      return;
+    }
+    for (int i = 0; i < t.hops_size(); ++i) {
+      if (t.hops(i) == own) {
+        refuse(absl::PermissionDeniedError(absl::StrCat(
+            "transfer.hops[", i, "]: loop: the exchange was already stored in ", own)));
+        return;
+      }
+    }
+    if (static_cast<uint32_t>(t.hops_size()) > config_.federation.max_hops) {
+      refuse(absl::PermissionDeniedError(
+          absl::StrCat("transfer.hops: ", t.hops_size(), " domains crossed, more than ",
+                       "federation.max_hops ", config_.federation.max_hops)));
+      return;
+    }
+    if (t.hops(t.hops_size() - 1) != peer.trust_domain) {
+      refuse(absl::PermissionDeniedError(absl::StrCat(
+          "transfer.hops: the last hop must be the sending peer ", peer.trust_domain)));
+      return;
+    }
+    if (t.hops_size() > 1) {
+      refuse(absl::PermissionDeniedError(absl::StrCat(
+          "transfer.hops: the exchange comes from ", t.hops(0), " through ", peer.trust_domain,
+          "; a transferred exchange is not sent on to a third domain")));
+      return;
+    }
+    const policy::Agency* recipient = config_.registry->Find(t.recipient_agency_id());
+    if (recipient == nullptr) {
+      refuse(
+          absl::InvalidArgumentError(absl::StrCat("transfer.recipient_agency_id: unknown agency '",
+                                                  t.recipient_agency_id().substr(0, 64), "'")));
+      return;
+    }
+    if (!config_.registry->IsLocal(*recipient)) {
+      refuse(absl::PermissionDeniedError(absl::StrCat(
+          "transfer.recipient_agency_id: '", recipient->id, "' is an agency of ", recipient->domain,
+          ", not of this exchange; a transfer is not sent on to a third domain")));
+      return;
+    }
+    EnvelopeLimits limits;
+    limits.max_message_bytes = config_.max_message_bytes;
+    if (auto s = ValidateTransferredEnvelope(t.envelope(), peer.trust_domain, *config_.registry,
+                                             limits, absl::Now());
+        !s.ok()) {
+      refuse(s);
+      return;
+    }
+    const policy::Agency* sender = config_.registry->Find(t.envelope().sender().agency_id());
+    // Its own key space in the messages CF (agency ids never start with 0x01).
+    std::string key = "\x01" + peer.trust_domain;
+    key.push_back('\0');
+    key += t.envelope().exchange_id();
+    key.push_back('\0');
+    key += recipient->id;
+    Source source{.actor = &peer, .sender = sender, .transfer = &t, .message_key = std::move(key)};
+    v1::Envelope env = std::move(*t.mutable_envelope());
+    auto staged = Stage(source, std::move(env));
+    if (!staged.ok()) {
+      refuse(staged.status());
+      return;
+    }
+    std::shared_ptr<Staged> state = *std::move(staged);
+    committer_.Enqueue(Committer::Task{
+        .prepare = [this, state](rocksdb::WriteBatch& batch) { return Commit(*state, batch); },
+        .done =
+            [state, result = std::move(result), done = std::move(done)](absl::Status s) mutable {
+              TransferOutcome out;
+              if (!s.ok()) {
+                result.set_code(static_cast<int32_t>(s.code()));
+                result.set_error_message(std::string(s.message().substr(0, 1024)));
+              } else {
+                result.set_exchange_id(state->response.exchange_id());
+                result.set_duplicate(state->response.duplicate());
+                result.set_delivered(state->response.recipients_size() > 0);
+                out.stored = true;
+                out.collection_index = state->collection_index;
+              }
+              out.result = std::move(result);
+              done(std::move(out));
+            }});
+  }
+
+  uint64_t AttachOutbox(const PeerConfig& peer, const std::string& agency_id,
+                        std::shared_ptr<DeliverySink> sink, OpenCallback opened) {
+    const policy::Agency* a = config_.registry->Find(agency_id);
+    if (a == nullptr || a->domain != peer.domain) {
+      opened(absl::InvalidArgumentError(
+          absl::StrCat("'", agency_id, "' is not an agency of ", peer.domain)));
+      return 0;
+    }
+    PeerIdentity link;
+    link.role = PeerRole::kBroker;
+    link.trust_domain = peer.domain;
+    link.spiffe_id = absl::StrCat("spiffe://", peer.domain, "/broker/", peer.broker);
+    link.agency_id = agency_id;
+    link.node = peer.broker;
+    SubscribeParams params;
+    params.name = kOutboxSubscription;
+    params.max_in_flight = 1024;
+    params.ack_deadline = absl::Seconds(60);
+    return hub_.Attach(link, std::move(params), std::move(sink), std::move(opened));
+  }
+
+  void OutboxAnswered(const std::string& agency_id, uint64_t seq) {
+    absl::MutexLock lock(&outbox_mu_);
+    auto it = outbox_.find(agency_id);
+    if (it != outbox_.end()) it->second.answered = std::max(it->second.answered, seq);
+  }
+
+  OutboxState Outbox(const std::string& domain) const {
+    OutboxState out;
+    std::vector<std::pair<std::string, uint64_t>> next;  // agency, first unanswered seq
+    {
+      absl::MutexLock lock(&outbox_mu_);
+      for (const auto& [agency, o] : outbox_) {
+        if (o.domain != domain || o.head <= o.answered) continue;
+        out.backlog += o.head - o.answered;
+        next.emplace_back(agency, o.answered + 1);
+      }
+    }
+    for (const auto& [agency, seq] : next) {
+      // Expired deliveries are erased: the first one still stored is the oldest.
+      std::unique_ptr<rocksdb::Iterator> it(
+          store_->db()->NewIterator(rocksdb::ReadOptions(), store_->cf(Store::kDeliveries)));
+      const std::string prefix =
+          DeliveryKey(agency, 0).substr(0, DeliveryKey(agency, 0).size() - 8);
+      it->Seek(DeliveryKey(agency, seq));
+      if (!it->Valid() || !it->key().starts_with(prefix)) continue;
+      v1::Delivery d;
+      if (!d.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) continue;
+      const absl::Time t =
+          absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(d.envelope().broker_time()));
+      if (out.oldest == absl::InfinitePast() || t < out.oldest) out.oldest = t;
+    }
+    return out;
+  }
+
+  void RecordReceipt(const PeerConfig& peer, const std::string& exchange_id,
+                     const std::string& recipient, v1::TransferReceipt receipt,
+                     std::function<void(absl::Status)> done) {
+    v1::AuditEntry e;
+    e.set_event(v1::AUDIT_EVENT_RECEIPT);
+    *e.mutable_broker_time() = ToProto(absl::Now());
+    e.set_actor_spiffe_id(absl::StrCat("spiffe://", peer.domain, "/broker/", peer.broker));
+    e.set_recipient_agency_id(recipient);
+    e.set_exchange_id(exchange_id);
+    e.set_peer_domain(peer.domain);
+    *e.mutable_receipt() = std::move(receipt);
+    RecordEntry(std::move(e), std::move(done));
   }
 
   uint64_t Attach(const PeerIdentity& peer, SubscribeParams params,
@@ -449,6 +649,30 @@ class ExchangeCore::Impl {
   uint64_t synced_writes() const { return store_->synced_writes(); }
 
  private:
+  // Who a staged exchange comes from.
+  struct Source {
+    const PeerIdentity* actor = nullptr;     // the agency node, or the peer broker
+    const policy::Agency* sender = nullptr;  // the submitting agency (of the peer's domain)
+    const v1::Transfer* transfer = nullptr;  // set for a transfer from a peer exchange
+    std::string message_key;                 // the dedupe key
+  };
+
+  // RESOURCE_EXHAUSTED when the outbox to `domain` is at federation.outbox_max.
+  absl::Status CheckOutboxRoom(const std::string& domain) const {
+    uint64_t backlog = 0;
+    {
+      absl::MutexLock lock(&outbox_mu_);
+      for (const auto& [agency, o] : outbox_) {
+        if (o.domain == domain && o.head > o.answered) backlog += o.head - o.answered;
+      }
+    }
+    if (backlog < config_.federation.outbox_max) return absl::OkStatus();
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the outbox to peer exchange ", domain, " holds ", backlog,
+                     " transfers (federation.outbox_max ", config_.federation.outbox_max,
+                     "): the peer is not taking them; try again later"));
+  }
+
   // One submission, decided and serialized on the submitting thread; the
   // committer only dedupes, numbers and stages it.
   struct Staged {
@@ -461,44 +685,67 @@ class ExchangeCore::Impl {
       std::shared_ptr<QueuedDelivery> delivery;
       size_t entry = 0;                   // its disclosure entry
       store::v1::RecipientRecord record;  // seq set at commit
+      std::string peer_domain;            // set for a peer exchange's agency (a transfer)
     };
     std::vector<Recipient> recipients;  // permitted ones
     std::vector<PreparedEntry> entries;
-    v1::SubmitResponse response;  // the reply if this is the first submission
+    v1::SubmitResponse response;    // the reply if this is the first submission
+    bool inbound = false;           // a transfer from a peer exchange
+    uint64_t collection_index = 0;  // inbound: its collection entry's index (set at commit)
   };
 
   // Caller's thread: stamp, route, decide, redact, serialize, build the audit
   // entries. Nothing here touches committer state.
-  absl::StatusOr<std::shared_ptr<Staged>> Stage(const PeerIdentity& peer,
-                                                const policy::Agency& sender, v1::Envelope env) {
+  absl::StatusOr<std::shared_ptr<Staged>> Stage(const Source& source, v1::Envelope env) {
+    const PeerIdentity& peer = *source.actor;
+    const policy::Agency& sender = *source.sender;
+    const v1::Transfer* transfer = source.transfer;
     auto st = std::make_shared<Staged>();
     const absl::Time now = absl::Now();
     const uint64_t exchange_seq = next_exchange_seq_.fetch_add(1, std::memory_order_relaxed);
-    env.mutable_sender()->set_agency_id(peer.agency_id);
-    env.mutable_sender()->set_node(peer.node);
+    if (transfer == nullptr) {
+      env.mutable_sender()->set_agency_id(peer.agency_id);
+      env.mutable_sender()->set_node(peer.node);
+    } else {
+      // From a peer exchange: the origin's stamp moves into `origin`; the
+      // sender stays the originating agency.
+      v1::Origin* origin = env.mutable_origin();
+      origin->set_domain(peer.trust_domain);
+      origin->set_exchange_id(env.exchange_id());
+      origin->set_agency_id(env.sender().agency_id());
+      *origin->mutable_broker_time() = env.broker_time();
+      for (const std::string& hop : transfer->hops()) origin->add_hops(hop);
+      origin->add_hops(config_.registry->trust_domain);
+      st->inbound = true;
+    }
     env.set_exchange_id(absl::StrCat(config_.broker_id, "-", exchange_seq));
     *env.mutable_broker_time() = ToProto(now);
-    st->message_key = MessageKey(peer.agency_id, env.client_message_id());
+    st->message_key = source.message_key;
     if (env.has_expires_at()) {
       AppendBe64(&st->expiry_key,
                  static_cast<uint64_t>(TimeUtil::TimestampToMilliseconds(env.expires_at())));
       AppendBe64(&st->expiry_key, exchange_seq);
     }
 
-    // Route: explicit addressees first (in the sender's order), then topic subscribers.
+    // Route: explicit addressees first (in the sender's order), then topic
+    // subscribers. A transfer from a peer goes to the one recipient it names.
     std::vector<std::pair<std::string, bool>> candidates;  // agency, addressed
-    std::set<std::string> seen{peer.agency_id};            // never back to the sender
-    for (const std::string& a : env.addressees()) {
-      if (seen.insert(a).second) candidates.emplace_back(a, true);
-    }
-    std::shared_ptr<const Routes> routes = routes_snapshot();
-    for (const auto& [agency, subs] : *routes) {
-      if (seen.count(agency)) continue;
-      bool match = false;
-      for (const auto& [name, filters] : subs) {
-        for (const auto& f : filters) match = match || TopicMatches(f, env.topic());
+    if (transfer != nullptr) {
+      candidates.emplace_back(transfer->recipient_agency_id(), transfer->addressed());
+    } else {
+      std::set<std::string> seen{peer.agency_id};  // never back to the sender
+      for (const std::string& a : env.addressees()) {
+        if (seen.insert(a).second) candidates.emplace_back(a, true);
       }
-      if (match && seen.insert(agency).second) candidates.emplace_back(agency, false);
+      std::shared_ptr<const Routes> routes = routes_snapshot();
+      for (const auto& [agency, subs] : *routes) {
+        if (seen.count(agency)) continue;
+        bool match = false;
+        for (const auto& [name, filters] : subs) {
+          for (const auto& f : filters) match = match || TopicMatches(f, env.topic());
+        }
+        if (match && seen.insert(agency).second) candidates.emplace_back(agency, false);
+      }
     }
 
     // Decide every candidate first: the payload's holder is the first permitted
@@ -508,12 +755,38 @@ class ExchangeCore::Impl {
       std::string agency_id;
       bool addressed;
       Decision decision;
+      std::string peer_domain;  // a peer exchange's agency: a transfer
     };
     std::vector<Decided> decided;
     for (const auto& [agency_id, addressed] : candidates) {
       const policy::Agency* recipient = config_.registry->Find(agency_id);
       if (recipient == nullptr) continue;  // a stale subscription of a removed agency
-      decided.push_back({agency_id, addressed, dp->Decide(env, sender, *recipient, now)});
+      Decided& d = decided.emplace_back(
+          Decided{agency_id, addressed, dp->Decide(env, sender, *recipient, now), ""});
+      if (!config_.registry->IsLocal(*recipient)) {
+        d.peer_domain = recipient->domain;
+        if (transfer != nullptr) {
+          // Only the receiving side's own recipients (ValidateTransfer).
+          return absl::InternalError("a transfer routed to another domain");
+        }
+        if (config_.federation.FindPeer(recipient->domain) == nullptr) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("'", agency_id, "' is an agency of ", recipient->domain,
+                           ", which is not in federation.peers: no link carries exchanges there"));
+        }
+        if (d.decision.permit) {
+          CORRIDOR_RETURN_IF_ERROR(CheckOutboxRoom(recipient->domain));
+        }
+      }
+      if (transfer != nullptr && d.decision.permit) {
+        // The sending side's redactions stay (listed first); this side's add to them.
+        std::vector<std::string> all(transfer->redacted_fields().begin(),
+                                     transfer->redacted_fields().end());
+        for (std::string& f : d.decision.redact) {
+          if (std::find(all.begin(), all.end(), f) == all.end()) all.push_back(std::move(f));
+        }
+        d.decision.redact = std::move(all);
+      }
     }
 
     // The envelope is serialized once: its bytes go into the message record and
@@ -566,11 +839,15 @@ class ExchangeCore::Impl {
       w.Enum(v1::AuditEntry::kEventFieldNumber, v1::AUDIT_EVENT_COLLECTION);
       b += parts.times_actor;
       w.String(v1::AuditEntry::kActorSpiffeIdFieldNumber, peer.spiffe_id);
+      if (transfer != nullptr) {
+        w.String(v1::AuditEntry::kRecipientAgencyIdFieldNumber, transfer->recipient_agency_id());
+      }
       b += parts.about;
       w.String(v1::AuditEntry::kPayloadSha256FieldNumber, payload_sha256);
       collection.seq_at = b.size();
       b += parts.purpose_case;
       w.String(v1::AuditEntry::kPolicyVersionFieldNumber, dp->version());
+      b += parts.federation;
     }
     uint32_t withheld = 0;
     for (size_t i = 0; i < decided.size(); ++i) {
@@ -592,6 +869,11 @@ class ExchangeCore::Impl {
         w.Repeated(v1::AuditEntry::kRuleIdsFieldNumber, rule_ids);
         w.Repeated(v1::AuditEntry::kReasonsFieldNumber, d.reasons);
         w.String(v1::AuditEntry::kPolicyVersionFieldNumber, d.policy_version);
+        if (!decided[i].peer_domain.empty()) {
+          w.String(v1::AuditEntry::kPeerDomainFieldNumber, decided[i].peer_domain);
+        } else {
+          a.bytes += parts.federation;
+        }
       };
       if (!d.permit) {
         static const std::vector<std::string> kDefaultDeny = {"default-deny"};
@@ -606,8 +888,18 @@ class ExchangeCore::Impl {
       // the withheld paths cut out, then redacted_fields and addressed.
       std::string redacted;
       std::string_view delivered_envelope = env_bytes;
-      if (!d.redact.empty()) {
-        CORRIDOR_ASSIGN_OR_RETURN(redacted, dp->Redact(env_bytes, d.redact));
+      // What this side cuts: a transfer arrives with the sending side's
+      // redactions already made (they are only listed again).
+      std::vector<std::string> to_cut;
+      for (const std::string& f : d.redact) {
+        if (transfer == nullptr ||
+            std::find(transfer->redacted_fields().begin(), transfer->redacted_fields().end(), f) ==
+                transfer->redacted_fields().end()) {
+          to_cut.push_back(f);
+        }
+      }
+      if (!to_cut.empty()) {
+        CORRIDOR_ASSIGN_OR_RETURN(redacted, dp->Redact(env_bytes, to_cut));
         CORRIDOR_ASSIGN_OR_RETURN(FieldSpan delivered, FindPayload(redacted));
         w.String(v1::AuditEntry::kDeliveredSha256FieldNumber, Sha256(delivered.contents));
         delivered_envelope = redacted;
@@ -633,6 +925,7 @@ class ExchangeCore::Impl {
       rcpt.entry = st->entries.size();
       st->entries.push_back(std::move(a));
       st->response.add_recipients(rcpt.agency_id);
+      rcpt.peer_domain = decided[i].peer_domain;
       st->recipients.push_back(std::move(rcpt));
     }
     head.set_withheld(withheld);
@@ -653,12 +946,18 @@ class ExchangeCore::Impl {
       store::v1::StoredMessage first;
       if (!first.ParseFromString(*stored)) return absl::DataLossError("message record unreadable");
       FillDuplicate(first, st.response);
+      st.collection_index = first.collection_index();
       return absl::OkStatus();
     }
     if (!absl::IsNotFound(stored.status())) return stored.status();
 
     // Number the deliveries in commit order: each agency's queue has no gaps.
     store::v1::StoredMessage tail;
+    if (st.inbound) {
+      // Its entries are appended below, the collection first.
+      st.collection_index = audit_->next_index();
+      tail.set_collection_index(st.collection_index);
+    }
     for (size_t i = 0; i < st.recipients.size(); ++i) {
       Staged::Recipient& r = st.recipients[i];
       uint64_t seq = heads_[r.agency_id] + 1;
@@ -687,6 +986,7 @@ class ExchangeCore::Impl {
     for (Staged::Recipient& r : st.recipients) {
       heads_[r.agency_id] = r.delivery->seq;
       dirty_heads_.insert(r.agency_id);
+      if (!r.peer_domain.empty()) outbox_heads_.emplace_back(r.agency_id, r.delivery->seq);
       fresh_.push_back({r.agency_id, std::move(r.delivery)});
     }
     batch_exchanges_++;
@@ -800,6 +1100,14 @@ class ExchangeCore::Impl {
 
   void AfterBatch(const absl::Status& s, bool synced) {
     if (s.ok()) audit_->AfterWrite(synced);
+    if (s.ok() && !outbox_heads_.empty()) {
+      absl::MutexLock lock(&outbox_mu_);
+      for (const auto& [agency, seq] : outbox_heads_) {
+        Outboxed& o = outbox_[agency];
+        o.head = std::max(o.head, seq);
+      }
+    }
+    outbox_heads_.clear();
     pending_dedupe_.clear();
     if (s.ok()) {
       exchanges_committed_ += batch_exchanges_;
@@ -830,6 +1138,15 @@ class ExchangeCore::Impl {
   absl::flat_hash_map<std::string, SecurityRepeat> security_repeats_ ABSL_GUARDED_BY(security_mu_);
   absl::Time started_at_;
   std::atomic<uint64_t> exchanges_stored_{0};
+  // Per agency of a peer exchange: its outbox queue's head and the highest
+  // seq the peer has answered (stored or refused for good).
+  struct Outboxed {
+    std::string domain;
+    uint64_t head = 0;
+    uint64_t answered = 0;
+  };
+  mutable absl::Mutex outbox_mu_;
+  absl::flat_hash_map<std::string, Outboxed> outbox_ ABSL_GUARDED_BY(outbox_mu_);
 
   std::atomic<uint64_t> next_exchange_seq_{1};  // handed out by Stage on callers' threads
   mutable std::mutex routes_mu_;
@@ -840,6 +1157,7 @@ class ExchangeCore::Impl {
   std::vector<DeliveryHub::FreshDelivery> fresh_;
   absl::flat_hash_map<std::string, uint64_t> heads_;
   std::set<std::string> dirty_heads_;
+  std::vector<std::pair<std::string, uint64_t>> outbox_heads_;  // this batch's transfers
   uint64_t batch_exchanges_ = 0;
   absl::Time last_erasure_sweep_ = absl::InfinitePast();
   // This batch's first submissions, by message key (views of their own keys:
@@ -864,6 +1182,26 @@ absl::StatusOr<std::unique_ptr<ExchangeCore>> ExchangeCore::Open(
 
 void ExchangeCore::Submit(const PeerIdentity& peer, v1::Envelope envelope, SubmitCallback done) {
   impl_->Submit(peer, std::move(envelope), std::move(done));
+}
+void ExchangeCore::SubmitTransfer(const PeerIdentity& peer, v1::Transfer transfer,
+                                  TransferCallback done) {
+  impl_->SubmitTransfer(peer, std::move(transfer), std::move(done));
+}
+uint64_t ExchangeCore::AttachOutbox(const PeerConfig& peer, const std::string& agency_id,
+                                    std::shared_ptr<DeliverySink> sink, OpenCallback opened) {
+  return impl_->AttachOutbox(peer, agency_id, std::move(sink), std::move(opened));
+}
+void ExchangeCore::OutboxAnswered(const std::string& agency_id, uint64_t seq) {
+  impl_->OutboxAnswered(agency_id, seq);
+}
+ExchangeCore::OutboxState ExchangeCore::Outbox(const std::string& peer_domain) const {
+  return impl_->Outbox(peer_domain);
+}
+void ExchangeCore::RecordReceipt(const PeerConfig& peer, const std::string& exchange_id,
+                                 const std::string& recipient_agency_id,
+                                 v1::TransferReceipt receipt,
+                                 std::function<void(absl::Status)> done) {
+  impl_->RecordReceipt(peer, exchange_id, recipient_agency_id, std::move(receipt), std::move(done));
 }
 uint64_t ExchangeCore::Attach(const PeerIdentity& peer, SubscribeParams params,
                               std::shared_ptr<DeliverySink> sink, OpenCallback opened) {

@@ -29,6 +29,7 @@
 #include "broker/identity.h"
 #include "broker/wire.h"
 #include "corridor/v1/exchange.pb.h"
+#include "corridor/v1/federation.pb.h"
 
 namespace corridor::broker {
 
@@ -87,6 +88,48 @@ class ExchangeCore {
   // Returns the session id for Ack/Detach.
   uint64_t Attach(const PeerIdentity& peer, SubscribeParams params,
                   std::shared_ptr<DeliverySink> sink, OpenCallback opened);
+
+  // Federation (docs/federation.md). An exchange addressed to an agency of a
+  // peer exchange is decided like any other; when permitted, its delivery is
+  // queued in that agency's queue, the outbox, which the link to the peer
+  // drains through AttachOutbox.
+
+  // What a transfer from a peer came to: `result` for the peer; when stored,
+  // the index of the collection entry its receipt proves.
+  struct TransferOutcome {
+    v1::TransferResult result;
+    bool stored = false;
+    uint64_t collection_index = 0;
+  };
+  using TransferCallback = std::function<void(TransferOutcome)>;
+  // Stores a transfer from `peer` (a listed peer exchange's broker): checks the
+  // hop path (a loop, too many hops, or a path through a third domain is
+  // refused), that the recipient is an agency of this exchange and that the
+  // sender is one of the peer's, then decides it with this exchange's policy
+  // (its redactions add to the sending side's) and commits it, deduped by
+  // (origin domain, origin exchange id, recipient). `done` runs once: inline
+  // for a refusal (result.code != 0, a security entry for PERMISSION_DENIED),
+  // else after the synced write.
+  void SubmitTransfer(const PeerIdentity& peer, v1::Transfer transfer, TransferCallback done);
+  // Attaches `sink` to the outbox of `agency_id`, an agency of `peer`: its
+  // queued transfers flow to the sink until Detach; Ack(session, seqs) once
+  // the peer answered them. Otherwise as Attach.
+  uint64_t AttachOutbox(const PeerConfig& peer, const std::string& agency_id,
+                        std::shared_ptr<DeliverySink> sink, OpenCallback opened);
+  // The peer answered (stored or refused) the outbox entry `seq` of `agency_id`:
+  // for the backlog figures and the outbox bound (federation.outbox_max).
+  void OutboxAnswered(const std::string& agency_id, uint64_t seq);
+  struct OutboxState {
+    uint64_t backlog = 0;                      // queued and not yet answered
+    absl::Time oldest = absl::InfinitePast();  // when the oldest was stored; none: InfinitePast
+  };
+  OutboxState Outbox(const std::string& peer_domain) const;
+  // Records a verified receipt of `peer` for the transfer of `exchange_id` to
+  // `recipient_agency_id` (AUDIT_EVENT_RECEIPT); `done` once durable.
+  void RecordReceipt(const PeerConfig& peer, const std::string& exchange_id,
+                     const std::string& recipient_agency_id, v1::TransferReceipt receipt,
+                     std::function<void(absl::Status)> done);
+
   // Acknowledges deliveries of a session. Unknown or repeated seqs are ignored.
   void Ack(uint64_t session, std::vector<uint64_t> seqs);
   // Detaches a session; its unacked deliveries stay queued for the next attach.

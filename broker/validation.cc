@@ -316,32 +316,12 @@ absl::Status RejectUnknownFields(const google::protobuf::Message& m, const std::
   return absl::OkStatus();
 }
 
-absl::Status ValidateEnvelope(const v1::Envelope& env, const PeerIdentity& sender,
-                              const policy::Registry& registry, const EnvelopeLimits& limits,
-                              absl::Time now) {
-  const size_t bytes = env.ByteSizeLong();
-  if (bytes > limits.max_message_bytes) {
-    return InvalidArgumentError(
-        StrCat("envelope: ", bytes, " bytes exceeds max_message_bytes ", limits.max_message_bytes));
-  }
-  if (auto s = RejectUnknownFields(env, "envelope"); !s.ok()) return s;
-  // Who: the sender fields may only repeat the caller's own identity.
-  if (!env.sender().agency_id().empty() && env.sender().agency_id() != sender.agency_id) {
-    return absl::PermissionDeniedError(StrCat("envelope.sender.agency_id: a node of '",
-                                              sender.agency_id, "' cannot send as '",
-                                              env.sender().agency_id().substr(0, 64), "'"));
-  }
-  if (!env.sender().node().empty() && env.sender().node() != sender.node) {
-    return absl::PermissionDeniedError(StrCat("envelope.sender.node: the calling node is '",
-                                              sender.node, "', not '",
-                                              env.sender().node().substr(0, 64), "'"));
-  }
-  if (!env.exchange_id().empty()) {
-    return InvalidArgumentError("envelope.exchange_id: assigned by the broker, must be empty");
-  }
-  if (env.has_broker_time()) {
-    return InvalidArgumentError("envelope.broker_time: assigned by the broker, must be unset");
-  }
+namespace {
+
+// What a submitted and a transferred envelope must both satisfy: everything
+// but who sent it, the broker's stamp and the addressees.
+absl::Status ValidateContent(const v1::Envelope& env, const policy::Registry& registry,
+                             absl::Time now) {
   // Idempotency key.
   const std::string& id = env.client_message_id();
   if (id.empty()) return InvalidArgumentError("envelope.client_message_id: required");
@@ -367,32 +347,6 @@ absl::Status ValidateEnvelope(const v1::Envelope& env, const PeerIdentity& sende
         StrCat("envelope.kind: ", v1::MessageKind_Name(env.kind()), " does not match the payload"));
   }
   if (auto s = ValidateTopic(env.topic(), "envelope.topic"); !s.ok()) return s;
-  // Addressees.
-  if (static_cast<size_t>(env.addressees_size()) > limits.max_addressees) {
-    return InvalidArgumentError(
-        StrCat("envelope.addressees: more than ", limits.max_addressees, " agencies"));
-  }
-  for (int i = 0; i < env.addressees_size(); ++i) {
-    const std::string& a = env.addressees(i);
-    const policy::Agency* agency = registry.Find(a);
-    if (agency == nullptr) {
-      return InvalidArgumentError(
-          StrCat("envelope.addressees[", i, "]: unknown agency '", a.substr(0, 64), "'"));
-    }
-    if (!registry.IsLocal(*agency)) {
-      // Peer domains' agencies are known to policy, but this broker has no
-      // link that carries exchanges to another domain yet: refuse rather than
-      // queue what would never leave.
-      return absl::FailedPreconditionError(
-          StrCat("envelope.addressees[", i, "]: '", a, "' is an agency of peer domain ",
-                 agency->domain, "; this broker does not forward to other domains yet"));
-    }
-    for (int j = 0; j < i; ++j) {
-      if (env.addressees(j) == a) {
-        return InvalidArgumentError(StrCat("envelope.addressees[", i, "]: duplicate '", a, "'"));
-      }
-    }
-  }
   // Handling, classification, grading.
   if (!registry.handling_codes.empty()) {
     if (env.handling_code().empty() || !registry.HasHandlingCode(env.handling_code())) {
@@ -446,6 +400,103 @@ absl::Status ValidateEnvelope(const v1::Envelope& env, const PeerIdentity& sende
   path.assign("envelope");
   if (auto s = ValidateTimestampsIn(env, path, timestamp_fields); !s.ok()) return s;
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateEnvelope(const v1::Envelope& env, const PeerIdentity& sender,
+                              const policy::Registry& registry, const EnvelopeLimits& limits,
+                              absl::Time now) {
+  const size_t bytes = env.ByteSizeLong();
+  if (bytes > limits.max_message_bytes) {
+    return InvalidArgumentError(
+        StrCat("envelope: ", bytes, " bytes exceeds max_message_bytes ", limits.max_message_bytes));
+  }
+  if (auto s = RejectUnknownFields(env, "envelope"); !s.ok()) return s;
+  // Who: the sender fields may only repeat the caller's own identity.
+  if (!env.sender().agency_id().empty() && env.sender().agency_id() != sender.agency_id) {
+    return absl::PermissionDeniedError(StrCat("envelope.sender.agency_id: a node of '",
+                                              sender.agency_id, "' cannot send as '",
+                                              env.sender().agency_id().substr(0, 64), "'"));
+  }
+  if (!env.sender().node().empty() && env.sender().node() != sender.node) {
+    return absl::PermissionDeniedError(StrCat("envelope.sender.node: the calling node is '",
+                                              sender.node, "', not '",
+                                              env.sender().node().substr(0, 64), "'"));
+  }
+  if (!env.exchange_id().empty()) {
+    return InvalidArgumentError("envelope.exchange_id: assigned by the broker, must be empty");
+  }
+  if (env.has_broker_time()) {
+    return InvalidArgumentError("envelope.broker_time: assigned by the broker, must be unset");
+  }
+  if (env.has_origin()) {
+    return InvalidArgumentError("envelope.origin: set by the broker, must be unset");
+  }
+  // Addressees.
+  if (static_cast<size_t>(env.addressees_size()) > limits.max_addressees) {
+    return InvalidArgumentError(
+        StrCat("envelope.addressees: more than ", limits.max_addressees, " agencies"));
+  }
+  for (int i = 0; i < env.addressees_size(); ++i) {
+    const std::string& a = env.addressees(i);
+    const policy::Agency* agency = registry.Find(a);
+    if (agency == nullptr) {
+      return InvalidArgumentError(
+          StrCat("envelope.addressees[", i, "]: unknown agency '", a.substr(0, 64), "'"));
+    }
+    for (int j = 0; j < i; ++j) {
+      if (env.addressees(j) == a) {
+        return InvalidArgumentError(StrCat("envelope.addressees[", i, "]: duplicate '", a, "'"));
+      }
+    }
+  }
+  return ValidateContent(env, registry, now);
+}
+
+absl::Status ValidateTransferredEnvelope(const v1::Envelope& env, std::string_view peer,
+                                         const policy::Registry& registry,
+                                         const EnvelopeLimits& limits, absl::Time now) {
+  const std::string peer_domain(peer);
+  const size_t bytes = env.ByteSizeLong();
+  if (bytes > limits.max_message_bytes) {
+    return InvalidArgumentError(StrCat("transfer.envelope: ", bytes,
+                                       " bytes exceeds max_message_bytes ",
+                                       limits.max_message_bytes));
+  }
+  if (auto s = RejectUnknownFields(env, "envelope"); !s.ok()) return s;
+  const policy::Agency* sender = registry.Find(env.sender().agency_id());
+  if (sender == nullptr) {
+    return absl::PermissionDeniedError(StrCat("envelope.sender.agency_id: '",
+                                              env.sender().agency_id().substr(0, 64),
+                                              "' is not an agency of peer domain ", peer_domain));
+  }
+  if (sender->domain != peer_domain) {
+    return absl::PermissionDeniedError(
+        StrCat("envelope.sender.agency_id: '", sender->id, "' is an agency of ",
+               registry.IsLocal(*sender) ? "this exchange" : sender->domain,
+               ", not of the sending peer ", peer_domain));
+  }
+  if (env.exchange_id().empty()) {
+    return InvalidArgumentError("envelope.exchange_id: required (the origin's exchange id)");
+  }
+  if (env.exchange_id().size() > 128) {
+    return InvalidArgumentError("envelope.exchange_id: longer than 128 characters");
+  }
+  if (!env.has_broker_time()) {
+    return InvalidArgumentError("envelope.broker_time: required (when the origin stored it)");
+  }
+  if (auto s = ValidateTimestamp(env.broker_time(), "envelope.broker_time"); !s.ok()) return s;
+  if (env.has_origin()) {
+    return absl::PermissionDeniedError(
+        "envelope.origin: the exchange was itself transferred to the peer; it is not sent on "
+        "to a third domain");
+  }
+  if (static_cast<size_t>(env.addressees_size()) > limits.max_addressees) {
+    return InvalidArgumentError(
+        StrCat("envelope.addressees: more than ", limits.max_addressees, " agencies"));
+  }
+  return ValidateContent(env, registry, now);
 }
 
 }  // namespace corridor::broker

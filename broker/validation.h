@@ -29,6 +29,17 @@ absl::Status ValidateEnvelope(const v1::Envelope& env, const PeerIdentity& sende
                               const policy::Registry& registry, const EnvelopeLimits& limits,
                               absl::Time now);
 
+// Checks an envelope a peer exchange transferred (Transfer.envelope): the
+// content checks of ValidateEnvelope, the origin's stamp (exchange_id and
+// broker_time required), and a sender that is an agency of `peer_domain` in
+// `registry`. PERMISSION_DENIED when the sender is of another domain (a peer
+// speaking for a third domain, or for this one) or the envelope was itself
+// transferred before (it is not sent on); INVALID_ARGUMENT naming the field
+// otherwise. Addressees are not checked: they may name the origin's agencies.
+absl::Status ValidateTransferredEnvelope(const v1::Envelope& env, std::string_view peer_domain,
+                                         const policy::Registry& registry,
+                                         const EnvelopeLimits& limits, absl::Time now);
+
 // A topic: dot-separated labels of [a-z0-9_], at most 200 characters.
 absl::Status ValidateTopic(std::string_view topic, std::string_view field);
 

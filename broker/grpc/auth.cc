@@ -3,13 +3,32 @@
 #include <grpc/grpc_security_constants.h>
 
 #include "absl/strings/str_cat.h"
+#include "certs/spiffe_id.h"
 #include "common/status_macros.h"
 
 namespace corridor::broker::grpc_transport {
 
 absl::StatusOr<PeerIdentity> IdentityFromUris(const std::vector<std::string>& uri_sans,
-                                              const policy::Registry& registry) {
+                                              const policy::Registry& registry,
+                                              const FederationSettings& federation) {
   CORRIDOR_ASSIGN_OR_RETURN(std::string spiffe_id, SelectSpiffeId(uri_sans));
+  auto parsed = certs::ParseSpiffeId(spiffe_id);
+  if (parsed.ok() && parsed->trust_domain != registry.trust_domain) {
+    const PeerConfig* listed = federation.FindPeer(parsed->trust_domain);
+    if (listed == nullptr) {
+      return absl::UnauthenticatedError(absl::StrCat(
+          "peer trust domain '", parsed->trust_domain, "' is neither this exchange's '",
+          registry.trust_domain, "' nor a listed peer (federation.peers)"));
+    }
+    const std::string expected =
+        absl::StrCat("spiffe://", listed->domain, "/broker/", listed->broker);
+    if (spiffe_id != expected) {
+      return absl::UnauthenticatedError(absl::StrCat(
+          "a certificate of peer domain ", listed->domain, " is accepted only as its broker ",
+          expected, ", not as ", spiffe_id.substr(0, 200)));
+    }
+    return ParseSpiffeId(spiffe_id, listed->domain);
+  }
   CORRIDOR_ASSIGN_OR_RETURN(PeerIdentity peer, ParseSpiffeId(spiffe_id, registry.trust_domain));
   if (peer.role == PeerRole::kAgency && registry.FindLocal(peer.agency_id) == nullptr) {
     if (const policy::Agency* remote = registry.Find(peer.agency_id); remote != nullptr) {
@@ -26,7 +45,8 @@ absl::StatusOr<PeerIdentity> IdentityFromUris(const std::vector<std::string>& ur
 }
 
 absl::StatusOr<PeerIdentity> Authenticate(const grpc::CallbackServerContext& ctx,
-                                          const policy::Registry& registry) {
+                                          const policy::Registry& registry,
+                                          const FederationSettings& federation) {
   std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
   if (auth == nullptr || !auth->IsPeerAuthenticated()) {
     return absl::UnauthenticatedError("no verified client certificate");
@@ -40,12 +60,12 @@ absl::StatusOr<PeerIdentity> Authenticate(const grpc::CallbackServerContext& ctx
       uris.emplace_back(v.data(), v.size());
     }
   }
-  return IdentityFromUris(uris, registry);
+  return IdentityFromUris(uris, registry, federation);
 }
 
 absl::StatusOr<PeerIdentity> AuthenticateCall(const grpc::CallbackServerContext& ctx,
                                               ExchangeCore* core) {
-  auto peer = Authenticate(ctx, *core->config().registry);
+  auto peer = Authenticate(ctx, *core->config().registry, core->config().federation);
   if (!peer.ok()) {
     PeerIdentity who;
     std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();

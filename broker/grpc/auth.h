@@ -16,14 +16,19 @@
 namespace corridor::broker::grpc_transport {
 
 // Pure: the identity for a peer presenting these URI SANs. UNAUTHENTICATED when
-// there is no single SPIFFE id of this trust domain, or an agency id is not in
-// the registry.
+// there is no single SPIFFE id, or an agency id is not in the registry. An id
+// of another trust domain is accepted only as the broker of a listed peer
+// (federation.peers: spiffe://<domain>/broker/<its broker name>), with role
+// kBroker and that trust_domain; any other shape of a peer domain (an agency,
+// an auditor, an admin, another broker name) and any unlisted domain is refused.
 absl::StatusOr<PeerIdentity> IdentityFromUris(const std::vector<std::string>& uri_sans,
-                                              const policy::Registry& registry);
+                                              const policy::Registry& registry,
+                                              const FederationSettings& federation);
 
 // The identity of the call's authenticated TLS peer (UNAUTHENTICATED otherwise).
 absl::StatusOr<PeerIdentity> Authenticate(const grpc::CallbackServerContext& ctx,
-                                          const policy::Registry& registry);
+                                          const policy::Registry& registry,
+                                          const FederationSettings& federation);
 
 // Authenticate(), and when a peer that completed the TLS handshake is refused
 // (unregistered agency, foreign trust domain), a security entry in the audit log.

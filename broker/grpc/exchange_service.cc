@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "broker/grpc/auth.h"
+#include "broker/grpc/reactor_util.h"
 #include "broker/grpc/request_parsing.h"
 #include "broker/grpc/status_conversion.h"
 #include "google/protobuf/io/coded_stream.h"
@@ -535,29 +536,6 @@ void StreamSink::Opened(absl::StatusOr<v1::SubscriptionOpened> opened) {
   if (reactor_ != nullptr) reactor_->OnOpened(std::move(opened));
 }
 
-template <typename Req, typename Resp>
-class RejectingBidiReactor final : public grpc::ServerBidiReactor<Req, Resp> {
- public:
-  explicit RejectingBidiReactor(grpc::Status status) { this->Finish(std::move(status)); }
-  void OnDone() override { delete this; }
-};
-
-// Registers a new stream's reactor with the stream registry and starts it, or,
-// when a limit refuses it, deletes it unstarted and answers with the refusal.
-template <typename Reactor>
-grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* RegisterAndStart(
-    StreamRegistry* streams, const grpc::CallbackServerContext& ctx, std::string method,
-    const PeerIdentity& peer, Reactor* reactor) {
-  auto registration = streams->Register(StreamInfoFor(ctx, std::move(method), peer), reactor);
-  if (!registration.ok()) {
-    delete reactor;  // never started
-    return new RejectingBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>(
-        ToGrpcStatus(registration.status()));
-  }
-  reactor->Start(*std::move(registration));
-  return reactor;
-}
-
 }  // namespace
 
 grpc::ServerUnaryReactor* ExchangeService::Submit(grpc::CallbackServerContext* ctx,
@@ -623,8 +601,8 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* ExchangeService::Su
     return new RejectingBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>(
         ToGrpcStatus(peer.status()));
   }
-  return RegisterAndStart(streams_, *ctx, "SubmitStream", *peer,
-                          new SubmitStreamReactor(core_, ctx, *peer));
+  return RegisterAndStart<grpc::ByteBuffer, grpc::ByteBuffer>(
+      streams_, *ctx, "SubmitStream", *peer, new SubmitStreamReactor(core_, ctx, *peer));
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* ExchangeService::Subscribe(
@@ -639,8 +617,8 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* ExchangeService::Su
       !s.ok()) {
     return new RejectingBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>(ToGrpcStatus(s));
   }
-  return RegisterAndStart(streams_, *ctx, "Subscribe", *peer,
-                          new SubscribeReactor(core_, ctx, *peer));
+  return RegisterAndStart<grpc::ByteBuffer, grpc::ByteBuffer>(
+      streams_, *ctx, "Subscribe", *peer, new SubscribeReactor(core_, ctx, *peer));
 }
 
 grpc::ServerUnaryReactor* AdminService::Status(grpc::CallbackServerContext* ctx,
@@ -661,10 +639,14 @@ grpc::ServerUnaryReactor* AdminService::Status(grpc::CallbackServerContext* ctx,
   const bool admin = peer->role == PeerRole::kAdmin;
   std::vector<std::string> tls_problems;
   if (admin && tls_problems_) tls_problems = tls_problems_();
-  core_->Status(*peer, [this, admin, reactor, response, tls_problems](v1::StatusResponse r) {
+  std::vector<v1::PeerLinkStatus> peers;
+  if (admin && peers_) peers = peers_();
+  core_->Status(*peer, [this, admin, reactor, response, tls_problems,
+                        peers = std::move(peers)](v1::StatusResponse r) {
     if (admin && streams_ != nullptr) streams_->FillStatus(&r);  // broker-wide: admins only
     *response = std::move(r);
     for (const std::string& p : tls_problems) response->add_tls_warnings(p);
+    for (const v1::PeerLinkStatus& p : peers) *response->add_peers() = p;
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;

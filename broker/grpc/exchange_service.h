@@ -54,14 +54,19 @@ class AdminService final : public v1::Admin::CallbackService {
   // files), shown to admins in Status. Thread-safe, cheap.
   using TlsProblemsFn = std::function<std::vector<std::string>()>;
 
+  // Each peer exchange's link, for admins. Thread-safe; reads no files.
+  using PeersFn = std::function<std::vector<v1::PeerLinkStatus>()>;
+
   // `streams` (may be null) adds its limit counters to an admin's Status;
-  // `tls_problems` (may be null) its TLS warnings.
+  // `tls_problems` (may be null) its TLS warnings; `peers` (may be null) the
+  // federation links.
   AdminService(ExchangeCore* core, ReloadFn reload, const StreamRegistry* streams = nullptr,
-               TlsProblemsFn tls_problems = nullptr)
+               TlsProblemsFn tls_problems = nullptr, PeersFn peers = nullptr)
       : core_(core),
         reload_(std::move(reload)),
         streams_(streams),
-        tls_problems_(std::move(tls_problems)) {}
+        tls_problems_(std::move(tls_problems)),
+        peers_(std::move(peers)) {}
 
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx,
                                    const v1::StatusRequest* request,
@@ -75,6 +80,7 @@ class AdminService final : public v1::Admin::CallbackService {
   const ReloadFn reload_;
   const StreamRegistry* const streams_;
   const TlsProblemsFn tls_problems_;
+  const PeersFn peers_;
 };
 
 }  // namespace corridor::broker::grpc_transport

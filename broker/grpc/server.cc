@@ -113,6 +113,13 @@ absl::StatusOr<std::unique_ptr<BrokerServer>> BrokerServer::Start(
                                    .ca_file = config.tls.ca,
                                    .crl_dir = config.tls.crl_dir,
                                    .crl_required = !config.tls.crl_none});
+  // Each peer domain's certificates are checked against that domain's own
+  // bundle only (its broker's CRLs are not exchanged: revoke a peer by
+  // removing it from federation.peers).
+  for (const PeerConfig& p : config.federation.peers) {
+    trust_options.domains.push_back(
+        {.trust_domain = p.domain, .ca_file = p.ca, .crl_dir = "", .crl_required = false});
+  }
   trust_options.warn_before = config.tls.crl_warn_before;
   auto trust = TrustStore::Load(std::move(trust_options));
   if (!trust.ok()) {
@@ -141,6 +148,7 @@ absl::StatusOr<std::unique_ptr<BrokerServer>> BrokerServer::Start(
   PeerChecks checks;
   checks.trust = server->trust_;
   checks.registry = config.registry;
+  checks.federation = std::make_shared<const FederationSettings>(config.federation);
   checks.on_handshake_refused = [events = server->events_](const PeerCertCheck& c) {
     events->HandshakeRefused(c);
   };
@@ -156,9 +164,17 @@ absl::StatusOr<std::unique_ptr<BrokerServer>> BrokerServer::Start(
   }
   server->exchange_ = std::make_unique<ExchangeService>(core, server->streams_.get());
   BrokerServer* self = server.get();
+  for (const PeerConfig& p : config.federation.peers) {
+    server->links_.push_back(std::make_unique<PeerLink>(core, p, config.tls, server->log_));
+  }
   server->admin_ = std::make_unique<AdminService>(
       core, [config, core](const std::string& who) { return ReloadPolicy(config, core, who); },
-      server->streams_.get(), [self] { return self->TlsProblems(); });
+      server->streams_.get(), [self] { return self->TlsProblems(); },
+      [self] {
+        std::vector<v1::PeerLinkStatus> peers;
+        for (const auto& link : self->links_) peers.push_back(link->Status());
+        return peers;
+      });
 
   static std::once_flag once;
   std::call_once(once, [] {
@@ -171,6 +187,8 @@ absl::StatusOr<std::unique_ptr<BrokerServer>> BrokerServer::Start(
   builder.RegisterService(server->admin_.get());
   server->audit_ = std::make_unique<AuditService>(core);
   builder.RegisterService(server->audit_.get());
+  server->federation_ = std::make_unique<FederationService>(core, server->streams_.get());
+  builder.RegisterService(server->federation_.get());
   // Our own INVALID_ARGUMENT names the field for envelopes up to 4x the limit;
   // beyond that gRPC refuses the frame (RESOURCE_EXHAUSTED) without buffering it.
   builder.SetMaxReceiveMessageSize(
@@ -198,6 +216,7 @@ absl::StatusOr<std::unique_ptr<BrokerServer>> BrokerServer::Start(
   }
   server->maintenance_ =
       std::thread([self, refresh = config.tls.crl_refresh] { self->MaintenanceLoop(refresh); });
+  for (const auto& link : server->links_) link->Start();
   return server;
 }
 
@@ -272,6 +291,8 @@ void BrokerServer::Shutdown(absl::Duration grace) {
     stopping_ = true;
   }
   if (maintenance_.joinable()) maintenance_.join();
+  for (const auto& link : links_) link->Stop();
+  if (federation_) federation_->Stop();
   if (server_) {
     // End the subscription streams first (they never end by themselves), so the
     // grace period is left to unary calls and submit streams.

@@ -20,6 +20,8 @@
 #include "absl/synchronization/mutex.h"
 #include "broker/config.h"
 #include "broker/exchange_core.h"
+#include "broker/grpc/federation_link.h"
+#include "broker/grpc/federation_service.h"
 #include "broker/trust_store.h"
 
 namespace grpc {
@@ -97,6 +99,10 @@ class BrokerServer {
   std::unique_ptr<ExchangeService> exchange_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<AuditService> audit_;
+  std::unique_ptr<FederationService> federation_;
+  // One per listed peer; stopped before the core, destroyed after it (a
+  // receipt being recorded calls back into its link).
+  std::vector<std::unique_ptr<PeerLink>> links_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };

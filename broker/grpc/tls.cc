@@ -83,7 +83,7 @@ class CallGate final : public grpc::AuthMetadataProcessor {
     for (const auto& v : context->FindPropertyValues(GRPC_PEER_URI_PROPERTY_NAME)) {
       uris.emplace_back(View(v));
     }
-    auto peer = IdentityFromUris(uris, *checks_.registry);
+    auto peer = IdentityFromUris(uris, *checks_.registry, *checks_.federation);
     if (!peer.ok()) {
       PeerCertCheck c = TrustStore::Describe(pem);
       c.refusal = CertRefusal::kNone;  // the certificate is fine; the identity is not
@@ -167,8 +167,9 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
   if (auto s = CheckReadable({files.cert, files.key, files.ca}); !s.ok()) {
     return absl::FailedPreconditionError(absl::StrCat("broker.tls: ", s.message()));
   }
-  if (checks.trust == nullptr || checks.registry == nullptr) {
-    return absl::InvalidArgumentError("MakeServerCredentials: trust store and registry required");
+  if (checks.trust == nullptr || checks.registry == nullptr || checks.federation == nullptr) {
+    return absl::InvalidArgumentError(
+        "MakeServerCredentials: trust store, registry and federation settings required");
   }
   // gRPC asks for a client certificate (naming the CAs of `ca` in its request)
   // but leaves every check to BrokerCertificateVerifier: its built-in

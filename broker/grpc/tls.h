@@ -32,6 +32,7 @@ absl::Status RestrictProcessToTls13();
 struct PeerChecks {
   std::shared_ptr<const TrustStore> trust;
   std::shared_ptr<const policy::Registry> registry;
+  std::shared_ptr<const FederationSettings> federation;  // the listed peers
   // A handshake the TrustStore refused.
   std::function<void(const PeerCertCheck&)> on_handshake_refused;
   // A call on an established connection refused: the certificate was revoked

@@ -34,6 +34,17 @@ class ValidationTest : public ::testing::Test {
     police_.agency_id = "zs-police";
     police_.node = "node1";
   }
+  void AddZhuhaiAgency() {
+    policy::Registry reg = *registry_;
+    policy::Agency zh;
+    zh.id = "zh-water-police";
+    zh.domain = "zhuhai.corridor";
+    zh.kind = "police";
+    reg.agencies.push_back(zh);
+    reg.peer_domains.push_back("zhuhai.corridor");
+    reg.Reindex();
+    registry_ = std::make_shared<const policy::Registry>(std::move(reg));
+  }
   absl::Status Check(const v1::Envelope& e) {
     return ValidateEnvelope(e, police_, *registry_, limits_, absl::Now());
   }
@@ -106,25 +117,69 @@ TEST_F(ValidationTest, FieldErrorsNameTheField) {
   }
 }
 
-// Fields the broker's schema lacks would pass policy unseen (and reach every
-// recipient, even one that gets a redacted copy): refused, named by path.
-TEST_F(ValidationTest, PeerDomainAddresseesAreRefusedWhileNoLinkCarriesThem) {
-  policy::Registry reg = *registry_;
-  policy::Agency zh;
-  zh.id = "zh-water-police";
-  zh.domain = "zhuhai.corridor";
-  zh.kind = "police";
-  reg.agencies.push_back(zh);
-  reg.peer_domains.push_back("zhuhai.corridor");
-  reg.Reindex();
-  registry_ = std::make_shared<const policy::Registry>(std::move(reg));
+// A peer domain's agency may be addressed: policy decides whether the
+// exchange crosses to it.
+TEST_F(ValidationTest, PeerDomainAddresseesAreLeftToPolicy) {
+  AddZhuhaiAgency();
   v1::Envelope e = SampleTipOff("t-2");
   e.add_addressees("zs-customs");
-  EXPECT_THAT(Check(e), IsOk());
   e.add_addressees("zh-water-police");
-  EXPECT_THAT(Check(e), StatusIs(absl::StatusCode::kFailedPrecondition,
-                                 HasSubstr("envelope.addressees[1]: 'zh-water-police' is an agency "
-                                           "of peer domain zhuhai.corridor")));
+  EXPECT_THAT(Check(e), IsOk());
+}
+
+TEST_F(ValidationTest, AnOriginIsTheBrokersToSet) {
+  v1::Envelope e = SampleTipOff("t-2");
+  e.mutable_origin()->set_domain("zhuhai.corridor");
+  EXPECT_THAT(Check(e), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("envelope.origin")));
+}
+
+TEST_F(ValidationTest, ATransferredEnvelopeNeedsTheOriginsStampAndASenderOfThePeer) {
+  AddZhuhaiAgency();
+  auto check = [&](const v1::Envelope& e) {
+    return ValidateTransferredEnvelope(e, "zhuhai.corridor", *registry_, limits_, absl::Now());
+  };
+  v1::Envelope e = SampleTipOff("t-3");
+  e.mutable_sender()->set_agency_id("zh-water-police");
+  e.set_exchange_id("zh-broker-7");
+  *e.mutable_broker_time() = google::protobuf::util::TimeUtil::GetCurrentTime();
+  e.add_addressees("zs-someone-zhuhai-knows");  // the origin's addressees are not checked
+  EXPECT_THAT(check(e), IsOk());
+  {
+    v1::Envelope x = e;
+    x.mutable_sender()->set_agency_id("zs-customs");  // this exchange's own agency
+    EXPECT_THAT(check(x), StatusIs(absl::StatusCode::kPermissionDenied,
+                                   HasSubstr("'zs-customs' is an agency of this exchange")));
+  }
+  {
+    v1::Envelope x = e;
+    x.mutable_sender()->set_agency_id("nobody");
+    EXPECT_THAT(check(x), StatusIs(absl::StatusCode::kPermissionDenied,
+                                   HasSubstr("not an agency of peer domain zhuhai.corridor")));
+  }
+  {
+    v1::Envelope x = e;
+    x.clear_exchange_id();
+    EXPECT_THAT(check(x), StatusIs(absl::StatusCode::kInvalidArgument,
+                                   HasSubstr("envelope.exchange_id: required")));
+  }
+  {
+    v1::Envelope x = e;
+    x.clear_broker_time();
+    EXPECT_THAT(check(x), StatusIs(absl::StatusCode::kInvalidArgument,
+                                   HasSubstr("envelope.broker_time: required")));
+  }
+  {
+    v1::Envelope x = e;
+    x.mutable_origin()->set_domain("hongkong.corridor");  // itself transferred before
+    EXPECT_THAT(check(x), StatusIs(absl::StatusCode::kPermissionDenied,
+                                   HasSubstr("not sent on to a third domain")));
+  }
+  {
+    v1::Envelope x = e;
+    x.clear_client_message_id();  // the content checks apply as to a submission
+    EXPECT_THAT(check(x), StatusIs(absl::StatusCode::kInvalidArgument,
+                                   HasSubstr("envelope.client_message_id: required")));
+  }
 }
 
 TEST_F(ValidationTest, UnknownFieldsAreRefusedNamingWhere) {
@@ -300,6 +355,7 @@ TEST(PayloadTimestampListTest, CoversEveryTimestampInTheSchema) {
   std::set<std::string> tested = {
       "envelope.observed_time", "envelope.expires_at",  // own checks and tests
       "envelope.broker_time",                           // must be unset
+      "envelope.origin.broker_time",                    // the origin must be unset
   };
   for (const PayloadTimestamp& f : PayloadTimestamps()) tested.insert(f.path);
   EXPECT_EQ(in_schema, tested) << "add the new Timestamp field to PayloadTimestamps()";

@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "tests/integration/broker_fixture.h"
 #include "tests/testing/envelopes.h"
+#include "tests/testing/inbox.h"
 #include "tests/testing/status_matchers.h"
 
 namespace corridor::testing {
@@ -18,35 +19,6 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAre;
-
-// Collects deliveries from a Subscription's thread.
-class Inbox {
- public:
-  explicit Inbox(bool ack = true) : ack_(ack) {}
-  std::function<bool(const v1::Delivery&)> Handler() {
-    return [this](const v1::Delivery& d) {
-      std::lock_guard<std::mutex> lock(mu_);
-      got_.push_back(d);
-      cv_.notify_all();
-      return ack_;
-    };
-  }
-  std::vector<v1::Delivery> WaitFor(size_t n, absl::Duration timeout = absl::Seconds(10)) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout), [&] { return got_.size() >= n; });
-    return got_;
-  }
-  std::vector<v1::Delivery> Now() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return got_;
-  }
-
- private:
-  const bool ack_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<v1::Delivery> got_;
-};
 
 SubscriptionOptions Sub(const std::string& name, std::vector<std::string> filters = {}) {
   SubscriptionOptions o;

@@ -1,7 +1,6 @@
 // Peer domains' agencies in a real broker over real mTLS: they are known to
 // policy but are never principals of this exchange, whatever this domain's CA
-// signs, and an exchange addressed to one is refused while no link carries
-// exchanges to other domains.
+// signs. (Exchanges that cross to them: federation_link_e2e_test.cc.)
 #include <memory>
 #include <string>
 
@@ -77,14 +76,16 @@ TEST_F(FederationE2eTest, ALocalCertificateNamingAPeersAgencyIsRefusedAndAudited
   EXPECT_THAT(entries[0].detail(), HasSubstr("peer domain zhuhai.corridor"));
 }
 
-TEST_F(FederationE2eTest, AnExchangeAddressedToAPeersAgencyIsRefusedNamingTheField) {
+// A registry that knows a peer domain's agencies but a config without that
+// peer (no link to carry them): refused rather than queued for nobody.
+TEST_F(FederationE2eTest, AnExchangeForAPeerWithoutALinkIsRefused) {
   v1::Envelope e = SampleTipOff("to-zhuhai");
   e.add_addressees("zs-customs");
   e.add_addressees("zh-water-police");
   EXPECT_THAT(Client("zs-police")->Submit(e).status(),
               StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("envelope.addressees[1]: 'zh-water-police' is an agency of peer "
-                                 "domain zhuhai.corridor")));
+                       HasSubstr("'zh-water-police' is an agency of zhuhai.corridor, which is not "
+                                 "in federation.peers")));
   auto admin = Client("admin");
   auto st = admin->Status();
   ASSERT_TRUE(st.ok()) << st.status();
