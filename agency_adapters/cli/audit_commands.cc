@@ -6,8 +6,12 @@
 #include <atomic>
 #include <fstream>
 #include <iostream>
+#include <iterator>
+#include <map>
 #include <optional>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -15,8 +19,11 @@
 #include "absl/strings/str_join.h"
 #include "broker/audit/checkpoint.h"
 #include "broker/audit/merkle.h"
+#include "broker/audit/receipt.h"
 #include "common/utf8_fields.h"
 #include "corridor/v1/audit.grpc.pb.h"
+#include "corridor/v1/federation.pb.h"
+#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/time_util.h"
 #include "grpcpp/grpcpp.h"
 
@@ -142,11 +149,100 @@ class Progress {
   int64_t last_ms_ = 0;
 };
 
+// A verifier key flag's value: a file holding the vkey (its first line), or the
+// vkey text itself. NOT_FOUND naming the flag when it is neither.
+absl::StatusOr<std::string> ReadVerifierKey(const std::string& flag, const std::string& value) {
+  if (std::ifstream f(value); f.good()) {
+    std::string vkey;
+    std::getline(f, vkey);
+    return vkey;
+  }
+  if (value.find('+') == std::string::npos) {
+    return absl::NotFoundError(
+        absl::StrCat(flag, ": cannot read ", value, " (give the .vkey file or its text)"));
+  }
+  return value;
+}
+
+// The trust domain of a checkpoint origin "<domain>/<broker id>".
+std::string DomainOf(const std::string& origin) { return origin.substr(0, origin.find('/')); }
+
+// What a verified receipt proves, in one sentence.
+std::string DescribeReceipt(const audit::VerifiedReceipt& v) {
+  const v1::AuditEntry& e = v.entry;
+  std::string line = absl::StrCat(DomainOf(v.checkpoint.origin),
+                                  " recorded the collection of exchange ", e.origin().exchange_id(),
+                                  " of ", e.origin().domain(), " for ", e.recipient_agency_id());
+  if (!e.exchange_id().empty()) absl::StrAppend(&line, " (its exchange ", e.exchange_id(), ")");
+  if (e.has_broker_time()) absl::StrAppend(&line, " at ", TimeUtil::ToString(e.broker_time()));
+  absl::StrAppend(&line, ", leaf ", e.index(), " of its log ", v.checkpoint.origin, ", tree size ",
+                  v.checkpoint.size, ", root ", audit::HexOf(v.checkpoint.root));
+  return line;
+}
+
+// Checks the receipt an AUDIT_EVENT_RECEIPT entry of this log (of domain
+// `own_domain`) carries, with the key of its peer domain.
+ReceiptCheck CheckReceiptEntry(const v1::AuditEntry& e, const std::string& own_domain,
+                               const std::map<std::string, std::string>& peer_keys) {
+  ReceiptCheck c;
+  c.index = e.index();
+  c.peer_domain = e.peer_domain();
+  c.exchange_id = e.exchange_id();
+  c.recipient_agency_id = e.recipient_agency_id();
+  if (e.peer_domain().empty() || !e.has_receipt()) {
+    c.outcome = ReceiptCheck::Outcome::kFailed;
+    c.detail = e.peer_domain().empty() ? "the receipt entry names no peer_domain"
+                                       : "the receipt entry holds no receipt";
+    return c;
+  }
+  auto key = peer_keys.find(e.peer_domain());
+  if (key == peer_keys.end()) {
+    c.outcome = ReceiptCheck::Outcome::kNoKey;
+    c.detail = absl::StrCat("no key given for ", e.peer_domain());
+    return c;
+  }
+  audit::ReceiptExpectation expect;
+  expect.origin_domain = e.has_origin() ? e.origin().domain() : own_domain;
+  expect.origin_exchange_id = e.has_origin() ? e.origin().exchange_id() : e.exchange_id();
+  expect.recipient_agency_id = e.recipient_agency_id();
+  expect.peer_domain = e.peer_domain();
+  auto v = audit::VerifyTransferReceipt(e.receipt(), key->second, expect);
+  if (!v.ok()) {
+    c.outcome = ReceiptCheck::Outcome::kFailed;
+    c.step = std::string(audit::ReceiptStepOf(v.status()));
+    c.detail = std::string(v.status().message());
+    return c;
+  }
+  c.outcome = ReceiptCheck::Outcome::kVerified;
+  c.detail = DescribeReceipt(*v);
+  return c;
+}
+
+std::string_view OutcomeName(ReceiptCheck::Outcome o) {
+  switch (o) {
+    case ReceiptCheck::Outcome::kVerified:
+      return "verified";
+    case ReceiptCheck::Outcome::kFailed:
+      return "failed";
+    case ReceiptCheck::Outcome::kNoKey:
+      return "unverified";
+  }
+  return "failed";
+}
+
+google::protobuf::Value StringValue(std::string_view s) {
+  google::protobuf::Value v;
+  v.set_string_value(std::string(s));
+  return v;
+}
+
 }  // namespace
 
 absl::Status VerifyExport(std::istream& in, const std::string& verifier_key,
                           const std::function<void(uint64_t)>& progress, uint64_t* entries_verified,
-                          bool* complete, uint64_t* unreadable) {
+                          bool* complete, uint64_t* unreadable,
+                          const std::map<std::string, std::string>& peer_keys,
+                          std::vector<ReceiptCheck>* receipts) {
   uint64_t unreadable_entries = 0;
   std::string text;
   uint64_t line_no = 0;
@@ -228,6 +324,9 @@ absl::Status VerifyExport(std::istream& in, const std::string& verifier_key,
         return absl::DataLossError(absl::StrCat("line ", line_no, ": entry ", index,
                                                 " is not in the checkpointed log: ", s.message()));
       }
+      if (receipts && readable && hashed.event() == v1::AUDIT_EVENT_RECEIPT) {
+        receipts->push_back(CheckReceiptEntry(hashed, DomainOf(cp->origin), peer_keys));
+      }
       ++entries;
     } else if (line.has_consistency()) {
       const v1::ConsistencyEvidence& c = line.consistency();
@@ -300,26 +399,139 @@ void AuditCommands::Register(CLI::App& app) {
   verify_->add_option("--export", export_file_, "the export (JSON lines)")->required();
   verify_->add_option("--key", key_, "the broker's verifier key: a file, or the vkey text")
       ->required();
+  verify_->add_option("--peer-key", peer_keys_,
+                      "DOMAIN=VKEY: a peer domain's checkpoint key (a file, or the vkey text), "
+                      "to check the receipts recorded from it; repeatable");
+  receipt_ = audit_app->add_subcommand(
+      "receipt",
+      "check one peer receipt offline (JSON of a TransferReceipt, or of an "
+      "AuditEntry or ReceiptForTransfer holding one)");
+  receipt_->add_option("--receipt", receipt_file_, "the receipt (protobuf JSON)")->required();
+  receipt_
+      ->add_option("--peer-key", receipt_key_,
+                   "the receiving peer's checkpoint key: a file, or the vkey text")
+      ->required();
+  receipt_->add_option("--exchange", exchange_,
+                       "the exchange id in the sending domain (default: from an entry)");
+  receipt_->add_option("--origin-domain", origin_domain_,
+                       "the sending trust domain (default: from an entry's origin)");
+  receipt_->add_option("--recipient", recipient_,
+                       "the receiving agency (default: from an entry or ReceiptForTransfer)");
+  receipt_->add_option("--peer-domain", peer_domain_,
+                       "the receiving trust domain: the checkpoint must be its log (default: "
+                       "from an entry)");
+}
+
+int AuditCommands::RunReceipt(bool json) {
+  auto fail = [](const absl::Status& s, int code) {
+    std::cerr << "corridorctl: " << FormatError(s) << "\n";
+    return code;
+  };
+  auto vkey = ReadVerifierKey("--peer-key", receipt_key_);
+  if (!vkey.ok()) return fail(vkey.status(), 2);
+  std::string text;
+  {
+    std::ifstream in(receipt_file_);
+    if (!in) {
+      return fail(absl::NotFoundError(absl::StrCat("--receipt: cannot read ", receipt_file_)), 2);
+    }
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  // A TransferReceipt, a ReceiptForTransfer (as a LinkResponse carries it), or an
+  // AuditEntry holding one (a RECEIPT entry, as `audit query --json` prints it);
+  // the latter two supply the expectation's defaults.
+  audit::ReceiptExpectation expect;
+  v1::TransferReceipt receipt;
+  v1::ReceiptForTransfer rft;
+  v1::AuditEntry e;
+  if (FromJson(text, &receipt).ok()) {
+    // the expectation comes from the flags alone
+  } else if (FromJson(text, &rft).ok() && rft.has_receipt()) {
+    receipt = rft.receipt();
+    expect.origin_exchange_id = rft.origin_exchange_id();
+    expect.recipient_agency_id = rft.recipient_agency_id();
+  } else if (FromJson(text, &e).ok() && e.has_receipt()) {
+    receipt = e.receipt();
+    expect.origin_domain = e.origin().domain();
+    expect.origin_exchange_id = e.has_origin() ? e.origin().exchange_id() : e.exchange_id();
+    expect.recipient_agency_id = e.recipient_agency_id();
+    expect.peer_domain = e.peer_domain();
+  } else {
+    return fail(
+        absl::InvalidArgumentError(absl::StrCat("--receipt: ", receipt_file_,
+                                                " is not the JSON of a TransferReceipt, or of a "
+                                                "ReceiptForTransfer or AuditEntry holding one")),
+        2);
+  }
+  if (!exchange_.empty()) expect.origin_exchange_id = exchange_;
+  if (!origin_domain_.empty()) expect.origin_domain = origin_domain_;
+  if (!recipient_.empty()) expect.recipient_agency_id = recipient_;
+  if (!peer_domain_.empty()) expect.peer_domain = peer_domain_;
+  for (const auto& [value, flag] : {std::pair{&expect.origin_exchange_id, "--exchange"},
+                                    std::pair{&expect.origin_domain, "--origin-domain"},
+                                    std::pair{&expect.recipient_agency_id, "--recipient"}}) {
+    if (value->empty()) {
+      return fail(absl::InvalidArgumentError(absl::StrCat(
+                      flag, ": required (the receipt does not say what it is expected to prove)")),
+                  2);
+    }
+  }
+
+  auto v = audit::VerifyTransferReceipt(receipt, *vkey, expect);
+  if (json) {
+    google::protobuf::Struct out;
+    auto& f = *out.mutable_fields();
+    f["verified"].set_bool_value(v.ok());
+    if (v.ok()) {
+      f["proves"] = StringValue(DescribeReceipt(*v));
+      f["peer_log"] = StringValue(v->checkpoint.origin);
+      f["tree_size"].set_number_value(static_cast<double>(v->checkpoint.size));
+      f["root"] = StringValue(audit::HexOf(v->checkpoint.root));
+      f["leaf_index"].set_number_value(static_cast<double>(v->entry.index()));
+    } else {
+      f["step"] = StringValue(audit::ReceiptStepOf(v.status()));
+      f["error"] = StringValue(FormatError(v.status()));
+    }
+    std::cout << ToJson(out) << "\n";
+  } else if (v.ok()) {
+    std::cout << "OK: " << DescribeReceipt(*v) << "\n";
+  } else {
+    std::cout << "FAILED at step " << v.status().message() << " ("
+              << absl::StatusCodeToString(v.status().code()) << ")\n";
+  }
+  return v.ok() ? 0 : 1;
 }
 
 int AuditCommands::Run(const ConnectionFlags& conn, bool json) {
   const bool ours = (query_ && query_->parsed()) || (tail_ && tail_->parsed()) ||
                     (export_ && export_->parsed()) || (prove_ && prove_->parsed()) ||
-                    (verify_ && verify_->parsed());
+                    (verify_ && verify_->parsed()) || (receipt_ && receipt_->parsed());
   if (!ours) return -1;
   auto fail = [](const absl::Status& s, int code) {
     std::cerr << "corridorctl: " << FormatError(s) << "\n";
     return code;
   };
 
+  if (receipt_->parsed()) return RunReceipt(json);
+
   if (verify_->parsed()) {
-    std::string vkey = key_;
-    if (std::ifstream f(key_); f.good()) {
-      std::getline(f, vkey);
-    } else if (key_.find('+') == std::string::npos) {
-      return fail(absl::NotFoundError(absl::StrCat("--key: cannot read ", key_,
-                                                   " (give the .vkey file or its text)")),
-                  2);
+    auto vkey = ReadVerifierKey("--key", key_);
+    if (!vkey.ok()) return fail(vkey.status(), 2);
+    std::map<std::string, std::string> peer_keys;
+    for (const std::string& flag : peer_keys_) {
+      const size_t eq = flag.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == flag.size()) {
+        return fail(
+            absl::InvalidArgumentError(absl::StrCat("--peer-key: '", flag, "' is not DOMAIN=VKEY")),
+            2);
+      }
+      auto peer_vkey = ReadVerifierKey("--peer-key", flag.substr(eq + 1));
+      if (!peer_vkey.ok()) return fail(peer_vkey.status(), 2);
+      if (!peer_keys.emplace(flag.substr(0, eq), *peer_vkey).second) {
+        return fail(absl::InvalidArgumentError(
+                        absl::StrCat("--peer-key: ", flag.substr(0, eq), " given twice")),
+                    2);
+      }
     }
     std::ifstream in(export_file_);
     if (!in)
@@ -328,12 +540,34 @@ int AuditCommands::Run(const ConnectionFlags& conn, bool json) {
     uint64_t verified = 0;
     bool complete = false;
     uint64_t unreadable = 0;
+    std::vector<ReceiptCheck> receipts;
     absl::Status s = VerifyExport(
-        in, vkey, [&](uint64_t n) { progress.Update(n, 0); }, &verified, &complete, &unreadable);
+        in, *vkey, [&](uint64_t n) { progress.Update(n, 0); }, &verified, &complete, &unreadable,
+        peer_keys, &receipts);
     if (!s.ok()) return fail(s, 1);
+    std::map<ReceiptCheck::Outcome, uint64_t> counts;
+    for (const ReceiptCheck& r : receipts) ++counts[r.outcome];
+    const uint64_t failed = counts[ReceiptCheck::Outcome::kFailed];
     if (json) {
+      google::protobuf::ListValue list;
+      for (const ReceiptCheck& r : receipts) {
+        auto* fields = list.add_values()->mutable_struct_value()->mutable_fields();
+        (*fields)["index"].set_number_value(static_cast<double>(r.index));
+        (*fields)["peer_domain"] = StringValue(r.peer_domain);
+        (*fields)["exchange_id"] = StringValue(r.exchange_id);
+        (*fields)["recipient_agency_id"] = StringValue(r.recipient_agency_id);
+        (*fields)["outcome"] = StringValue(OutcomeName(r.outcome));
+        if (r.outcome == ReceiptCheck::Outcome::kFailed) {
+          (*fields)["step"] = StringValue(r.step);
+        }
+        (*fields)["detail"] = StringValue(r.detail);
+      }
       std::cout << "{\"verified_entries\":" << verified << ",\"unreadable_entries\":" << unreadable
-                << ",\"complete\":" << (complete ? "true" : "false") << "}\n";
+                << ",\"complete\":" << (complete ? "true" : "false")
+                << ",\"receipts_verified\":" << counts[ReceiptCheck::Outcome::kVerified]
+                << ",\"receipts_failed\":" << failed
+                << ",\"receipts_unverified\":" << counts[ReceiptCheck::Outcome::kNoKey]
+                << ",\"receipts\":" << ToJson(list) << "}\n";
     } else {
       std::cout << "OK: checkpoint signature valid; " << verified << " entries proven included"
                 << (unreadable > 0 ? absl::StrCat(" (", unreadable,
@@ -343,6 +577,34 @@ int AuditCommands::Run(const ConnectionFlags& conn, bool json) {
                 << (complete ? "; the export is complete (no filters)\n"
                              : "; a filtered export: entries its filters left out are not "
                                "accounted for\n");
+      for (const ReceiptCheck& r : receipts) {
+        std::cout << "receipt #" << r.index << " (exchange " << r.exchange_id << " to "
+                  << r.recipient_agency_id << " of " << r.peer_domain << "): ";
+        switch (r.outcome) {
+          case ReceiptCheck::Outcome::kVerified:
+            std::cout << "verified: " << r.detail << "\n";
+            break;
+          case ReceiptCheck::Outcome::kFailed:
+            // A receipt's error starts with its step: "inclusion: …".
+            std::cout << (r.step.empty() ? "FAILED: " : "FAILED at step ") << r.detail << "\n";
+            break;
+          case ReceiptCheck::Outcome::kNoKey:
+            std::cout << "unverified: " << r.detail << "\n";
+            break;
+        }
+      }
+      if (!receipts.empty()) {
+        std::cout << "receipts: " << counts[ReceiptCheck::Outcome::kVerified] << " verified, "
+                  << failed << " failed, " << counts[ReceiptCheck::Outcome::kNoKey]
+                  << " unverified (no key given for their peer domain)\n";
+      } else if (!peer_keys.empty()) {
+        std::cout << "receipts: none in this export\n";
+      }
+    }
+    if (failed > 0) {
+      std::cerr << "corridorctl: " << failed << (failed == 1 ? " receipt" : " receipts")
+                << " failed verification\n";
+      return 1;
     }
     return 0;
   }
