@@ -388,6 +388,7 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(Store* store, Options o
   } else if (!absl::IsNotFound(latest.status())) {
     return latest.status();
   }
+  log->MarkWritten();
   return log;
 }
 
@@ -614,6 +615,28 @@ bool AuditLog::BeforeWrite(rocksdb::WriteBatch& batch, absl::Time now) {
 void AuditLog::AfterWrite(bool synced) {
   batch_has_entries_ = false;
   if (synced) durable_size_.store(frontier_.size(), std::memory_order_release);
+  MarkWritten();
+}
+
+void AuditLog::MarkWritten() {
+  written_.frontier = frontier_;
+  written_.stored_format = stored_format_;
+  written_.last_checkpoint_size = last_checkpoint_size_;
+  written_.last_checkpoint_time = last_checkpoint_time_;
+}
+
+void AuditLog::AbortBatch() {
+  frontier_ = written_.frontier;
+  stored_format_ = written_.stored_format;
+  last_checkpoint_size_ = written_.last_checkpoint_size;
+  last_checkpoint_time_ = written_.last_checkpoint_time;
+  for (std::string& adds : tile_adds_) adds.clear();
+  value_.clear();
+  value_entries_ = 0;
+  num_postings_ = 0;
+  posting_ids_.clear();
+  recent_postings_.fill(0);
+  batch_has_entries_ = false;
 }
 
 absl::StatusOr<v1::AuditEntryRecord> AuditLog::GetEntry(uint64_t index) const {

@@ -96,6 +96,10 @@ class AuditLog {
   // Committer thread, after the batch was written: readers see the new size
   // once a synced write made it durable.
   void AfterWrite(bool synced);
+  // Committer thread, after the batch's write failed: forgets what Append and
+  // BeforeWrite did since the last written batch (entries, tree, checkpoint),
+  // so the next batch goes on from the stored tree.
+  void AbortBatch();
   // Committer thread: true when entries wait for a checkpoint past the interval.
   bool CheckpointDue(absl::Time now) const;
 
@@ -193,6 +197,15 @@ class AuditLog {
   absl::Time batch_min_time_;
   uint64_t last_checkpoint_size_ = 0;
   absl::Time last_checkpoint_time_ = absl::InfinitePast();
+  // What was written as of the last batch (AbortBatch goes back to it).
+  struct Written {
+    audit::MerkleFrontier frontier;
+    uint64_t stored_format = 0;
+    uint64_t last_checkpoint_size = 0;
+    absl::Time last_checkpoint_time = absl::InfinitePast();
+  };
+  Written written_;
+  void MarkWritten();
   std::atomic<uint64_t> durable_size_{0};
 };
 

@@ -2,8 +2,11 @@
 
 #include <pthread.h>
 
+#include <cstdio>
+#include <string>
 #include <utility>
 
+#include "absl/time/clock.h"
 #include "broker/store.h"
 
 namespace corridor::broker {
@@ -88,6 +91,27 @@ void Committer::Enqueue(Task task) {
   task.done(absl::UnavailableError("broker is shutting down"));
 }
 
+absl::Status Committer::pause_status() const {
+  std::lock_guard<std::mutex> lock(pause_mu_);
+  return pause_status_;
+}
+
+void Committer::MaybeResume() {
+  const absl::Time now = absl::Now();
+  if (now - last_resume_attempt_ < kResumeInterval) return;
+  last_resume_attempt_ = now;
+  absl::Status s = store_->Resume();
+  if (!s.ok()) return;  // still full (or RocksDB's own recovery runs): the cause stands
+  paused_ = false;
+  pause_cause_ = absl::OkStatus();
+  {
+    std::lock_guard<std::mutex> lock(pause_mu_);
+    pause_status_ = absl::OkStatus();
+  }
+  std::fprintf(stderr, "corridord: storage resumed\n");
+  if (hooks_.on_pause_change) hooks_.on_pause_change(absl::OkStatus());
+}
+
 void Committer::Run() {
   std::vector<Task> tasks;
   std::vector<absl::Status> results;
@@ -99,7 +123,8 @@ void Committer::Run() {
                                [&] { return stopping_ || !queue_.empty(); });
       if (!woke) {
         lock.unlock();
-        if (hooks_.on_idle && !failed_) hooks_.on_idle();
+        if (paused_) MaybeResume();
+        if (hooks_.on_idle && !paused_) hooks_.on_idle();
         continue;
       }
       if (queue_.empty()) return;  // stopping and drained
@@ -114,8 +139,9 @@ void Committer::Run() {
     results.assign(tasks.size(), absl::OkStatus());
     absl::Status write_status;
     bool synced = false;
-    if (failed_) {
-      write_status = absl::UnavailableError("broker storage failed earlier; restart required");
+    if (paused_) MaybeResume();
+    if (paused_) {
+      write_status = pause_cause_;
     } else {
       if (batch.GetDataSize() > kKeepBatchBytes) {
         batch = rocksdb::WriteBatch();
@@ -136,9 +162,17 @@ void Committer::Run() {
       if (hooks_.before_write && hooks_.before_write(batch)) synced = true;
       if (batch.Count() > 0) write_status = store_->Write(&batch, synced);
       if (!write_status.ok()) {
-        failed_ = true;
-        write_status = absl::UnavailableError(std::string("storage write failed: ") +
-                                              std::string(write_status.message()));
+        // Nothing of the batch is stored: every task fails with it (below).
+        paused_ = true;
+        pause_cause_ = write_status;
+        last_resume_attempt_ = absl::Now();
+        {
+          std::lock_guard<std::mutex> lock(pause_mu_);
+          pause_status_ = write_status;
+        }
+        std::fprintf(stderr, "corridord: storage paused: %s\n",
+                     std::string(write_status.message()).c_str());
+        if (hooks_.on_pause_change) hooks_.on_pause_change(write_status);
       }
     }
     // State that callers may observe once answered (counters, queue heads, the

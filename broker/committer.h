@@ -12,9 +12,13 @@
 // with the next batch while replies are written. None of them may block (they
 // may read RocksDB). A task whose prepare fails is rolled back out of
 // the batch and completed with that status; the rest of the batch goes on. A
-// failed write fails every task of the batch and puts the committer into a failed
-// state: later tasks complete with UNAVAILABLE (a disk that lost a synced write
-// is not trusted again without an operator).
+// failed write fails every task of the batch (nothing in it is acknowledged)
+// and pauses the committer: later tasks complete with the write's error
+// (RESOURCE_EXHAUSTED for a full disk) without being prepared, and every
+// kResumeInterval (on a batch or the idle tick) the committer asks the store to
+// Resume(); once that succeeds — space was freed — it goes on, no restart.
+// `after_batch` learns of the failure so that its owners can roll back what
+// their prepares did to memory.
 #pragma once
 
 #include <condition_variable>
@@ -49,9 +53,15 @@ class Committer {
     std::function<bool(rocksdb::WriteBatch&)> before_write;
     // Called once per batch after the write, before any task's `done`.
     std::function<void(const absl::Status&, bool synced)> after_batch;
-    // Called when no task arrived for `idle_interval` (it may Enqueue).
+    // Called when no task arrived for `idle_interval` (it may Enqueue). Not
+    // while paused.
     std::function<void()> on_idle;
+    // Called when a failed write pauses the committer (the write's status) and
+    // when Resume() ends the pause (OK). It may Enqueue.
+    std::function<void(const absl::Status&)> on_pause_change;
   };
+  // How often a paused committer tries Store::Resume().
+  static constexpr absl::Duration kResumeInterval = absl::Milliseconds(500);
 
   Committer(Store* store, Hooks hooks, size_t max_batch = 4096,
             absl::Duration idle_interval = absl::Milliseconds(200));
@@ -63,11 +73,16 @@ class Committer {
 
   void Enqueue(Task task);
 
+  // OK while writing; the failed write's status while paused. Thread-safe.
+  absl::Status pause_status() const;
+
   uint64_t batches() const { return batches_.load(std::memory_order_relaxed); }
   uint64_t tasks() const { return tasks_.load(std::memory_order_relaxed); }
 
  private:
   void Run();
+  // Committer thread, while paused: tries Resume() when kResumeInterval passed.
+  void MaybeResume();
 
   Store* const store_;
   const Hooks hooks_;
@@ -77,7 +92,12 @@ class Committer {
   std::condition_variable cv_;
   std::vector<Task> queue_;  // guarded by mu_
   bool stopping_ = false;    // guarded by mu_
-  bool failed_ = false;      // committer thread only
+  // Committer thread only: the pause (see the class comment).
+  bool paused_ = false;
+  absl::Status pause_cause_;
+  absl::Time last_resume_attempt_ = absl::InfinitePast();
+  mutable std::mutex pause_mu_;
+  absl::Status pause_status_;  // guarded by pause_mu_: pause_cause_ for other threads
   std::thread thread_;
 
   // Completion thread: dones of large batches, in order.

@@ -184,6 +184,23 @@ absl::StatusOr<BrokerConfig> ParseOrThrow(std::string_view text,
   if (const YAML::Node l = b["limits"]; l) {
     CORRIDOR_RETURN_IF_ERROR(ParseLimits(l, &cfg.limits));
   }
+  if (const YAML::Node st = b["storage"]; st) {
+    if (!st.IsMap()) return absl::InvalidArgumentError("broker.storage: must be a map");
+    for (const auto& kv : st) {
+      if (kv.first.as<std::string>() != "free_space_floor_mib") {
+        return absl::InvalidArgumentError(
+            absl::StrCat("broker.storage.", kv.first.as<std::string>(), ": unknown key"));
+      }
+    }
+    if (st["free_space_floor_mib"]) {
+      const int64_t v = st["free_space_floor_mib"].as<int64_t>();
+      if (v < 0 || v > (int64_t{1} << 30)) {
+        return absl::InvalidArgumentError(
+            "broker.storage.free_space_floor_mib: must be 0 (off) to 1073741824");
+      }
+      cfg.storage.free_space_floor_bytes = static_cast<uint64_t>(v) << 20;
+    }
+  }
   auto registry = policy::ParseRegistry(root);
   if (!registry.ok()) return registry.status();
   if (const YAML::Node f = root["federation"]; f) {

@@ -67,6 +67,14 @@ struct LimitSettings {
   absl::Duration audit_window = absl::Minutes(1);
 };
 
+// Storage (`broker.storage` in the YAML).
+struct StorageSettings {
+  // Below this much free space on the data dir's file system new submissions
+  // are refused (RESOURCE_EXHAUSTED) while acks, deliveries, audit queries and
+  // status go on; 0 switches the check off. YAML: free_space_floor_mib.
+  uint64_t free_space_floor_bytes = uint64_t{256} << 20;
+};
+
 // A peer exchange: another city's broker, under its own trust domain and CA.
 // Its agencies are in the registry (policy::Agency::domain == domain).
 struct PeerConfig {
@@ -101,6 +109,7 @@ struct BrokerConfig {
   std::string policy_dir;  // empty: permit every registered agency
   AuditSettings audit;
   LimitSettings limits;
+  StorageSettings storage;
   FederationSettings federation;
   std::shared_ptr<const policy::Registry> registry;
   std::string source;  // the file it came from, or "<embedded>"

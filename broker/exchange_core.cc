@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <set>
@@ -18,6 +20,7 @@
 #include "broker/audit_log.h"
 #include "broker/committer.h"
 #include "broker/delivery_hub.h"
+#include "broker/disk_guard.h"
 #include "broker/store.h"
 #include "broker/validation.h"
 #include "common/status_macros.h"
@@ -178,12 +181,15 @@ class ExchangeCore::Impl {
       : config_(config),
         store_(std::move(store)),
         decision_point_(std::move(dp)),
-        committer_(store_.get(),
-                   Committer::Hooks{
-                       .before_write = [this](rocksdb::WriteBatch& b) { return BeforeWrite(b); },
-                       .after_batch = [this](const absl::Status& s,
-                                             bool synced) { AfterBatch(s, synced); },
-                       .on_idle = [this] { OnIdle(); }}),
+        committer_(
+            store_.get(),
+            Committer::Hooks{
+                .before_write = [this](rocksdb::WriteBatch& b) { return BeforeWrite(b); },
+                .after_batch = [this](const absl::Status& s,
+                                      bool synced) { AfterBatch(s, synced); },
+                .on_idle = [this] { OnIdle(); },
+                .on_pause_change = [this](const absl::Status& s) { RecordStorageEvent(s); }}),
+        disk_guard_(config.data_dir, config.storage.free_space_floor_bytes),
         hub_(
             store_.get(), &committer_,
             [this](const std::string& agency, const std::string& name,
@@ -252,6 +258,12 @@ class ExchangeCore::Impl {
   }
 
   void Start() {
+    disk_guard_.SetChangeHook([this](bool below, uint64_t free_bytes, uint64_t floor_bytes) {
+      RecordFloorEvent(below, free_bytes, floor_bytes);
+    });
+    if (const DiskGuard::State g = disk_guard_.state(); g.below_floor) {
+      RecordFloorEvent(true, g.free_bytes, g.floor_bytes);  // started below it
+    }
     committer_.Start();
     hub_.Start();
   }
@@ -270,6 +282,11 @@ class ExchangeCore::Impl {
                           absl::StrCat("refused by role: ", std::string(PeerRoleName(peer.role)),
                                        " called Exchange.Submit"));
       done(absl::PermissionDeniedError("only agency nodes may submit"));
+      return;
+    }
+    // A full disk is a pause: below the free-space floor nothing new is taken.
+    if (absl::Status s = disk_guard_.Admit(); !s.ok()) {
+      done(s);
       return;
     }
     const policy::Agency* sender = config_.registry->FindLocal(peer.agency_id);
@@ -325,6 +342,11 @@ class ExchangeCore::Impl {
     if (peer.role != PeerRole::kBroker ||
         config_.federation.FindPeer(peer.trust_domain) == nullptr) {
       refuse(absl::PermissionDeniedError("only listed peer exchanges may transfer"));
+      return;
+    }
+    // A full disk is a pause for peers too (the sender keeps it queued).
+    if (absl::Status s = disk_guard_.Admit(); !s.ok()) {
+      refuse(s);
       return;
     }
     // The path first: a loop is named as one whatever else is wrong.
@@ -510,6 +532,7 @@ class ExchangeCore::Impl {
       base.set_bytes_written(store_->bytes_written());
       base.set_audit_entries(audit_->durable_size());
     }
+    FillStorageStatus(caller.role == PeerRole::kAdmin, base);
     hub_.FillStatus(caller, std::move(base), std::move(done));
   }
 
@@ -615,6 +638,66 @@ class ExchangeCore::Impl {
       }
       security_repeats_.erase(it++);
     }
+  }
+
+  // Status: the storage pause (free space below the floor, or a failed write
+  // not yet resumed).
+  void FillStorageStatus(bool admin, v1::StatusResponse& out) {
+    const DiskGuard::State g = disk_guard_.state();
+    const absl::Status write = committer_.pause_status();
+    if (!write.ok()) {
+      out.set_storage_paused(true);
+      out.set_storage_pause_reason(std::string(write.message()));
+    } else if (g.below_floor) {
+      out.set_storage_paused(true);
+      out.set_storage_pause_reason(std::string(
+          CheckFreeSpaceFloor(g.free_bytes, g.floor_bytes,
+                              std::filesystem::path(config_.data_dir).filename().string())
+              .message()));
+    }
+    if (!admin) return;
+    out.set_storage_free_bytes(g.free_bytes);
+    out.set_storage_floor_bytes(g.floor_bytes);
+    *out.mutable_storage_alarm_since() = ToProto(g.since);
+    out.set_storage_refused_submissions(g.refused);
+  }
+
+  // Audit and log: the free space crossed the floor (any thread).
+  void RecordFloorEvent(bool below, uint64_t free_bytes, uint64_t floor_bytes) {
+    std::string detail =
+        below ? absl::StrCat("storage: free space ", free_bytes, " bytes (", HumanBytes(free_bytes),
+                             ") fell below the floor of ", floor_bytes, " bytes (",
+                             HumanBytes(floor_bytes), "): new submissions are refused")
+              : absl::StrCat("storage: free space ", free_bytes, " bytes (", HumanBytes(free_bytes),
+                             ") is back above the floor of ", floor_bytes, " bytes (",
+                             HumanBytes(floor_bytes), "): submissions are accepted again");
+    std::fprintf(stderr, "corridord: %s\n", detail.c_str());
+    RecordEntry(BrokerSecurityEntry(std::move(detail)), [](absl::Status) {});
+  }
+
+  // Audit: the committer paused on a failed write or resumed (committer
+  // thread). The pause itself cannot be written (the disk refused the write):
+  // the entry at resumption tells both.
+  void RecordStorageEvent(const absl::Status& s) {
+    if (!s.ok()) {
+      storage_paused_at_ = absl::Now();
+      storage_pause_cause_ = std::string(s.message());
+      return;
+    }
+    RecordEntry(BrokerSecurityEntry(absl::StrCat(
+                    "storage: writes failed from ",
+                    absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", storage_paused_at_, absl::UTCTimeZone()),
+                    " (", storage_pause_cause_, ") and resumed at ",
+                    absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone()),
+                    "; the submissions of the failed writes were refused, none acknowledged")),
+                [](absl::Status) {});
+  }
+
+  v1::AuditEntry BrokerSecurityEntry(std::string detail) const {
+    PeerIdentity self;
+    self.spiffe_id =
+        absl::StrCat("spiffe://", config_.registry->trust_domain, "/broker/", config_.broker_id);
+    return SecurityEntry(self, detail, absl::Now());
   }
 
   // One entry in its own group, durable when `done` runs.
@@ -984,6 +1067,7 @@ class ExchangeCore::Impl {
     // Commit point for in-memory state (the batch is rolled back on any error above).
     audit_->Append(st.entries, batch);
     for (Staged::Recipient& r : st.recipients) {
+      heads_written_.try_emplace(r.agency_id, heads_[r.agency_id]);  // for a failed write
       heads_[r.agency_id] = r.delivery->seq;
       dirty_heads_.insert(r.agency_id);
       if (!r.peer_domain.empty()) outbox_heads_.emplace_back(r.agency_id, r.delivery->seq);
@@ -1099,14 +1183,23 @@ class ExchangeCore::Impl {
   }
 
   void AfterBatch(const absl::Status& s, bool synced) {
-    if (s.ok()) audit_->AfterWrite(synced);
-    if (s.ok() && !outbox_heads_.empty()) {
-      absl::MutexLock lock(&outbox_mu_);
-      for (const auto& [agency, seq] : outbox_heads_) {
-        Outboxed& o = outbox_[agency];
-        o.head = std::max(o.head, seq);
+    if (s.ok()) {
+      audit_->AfterWrite(synced);
+      if (!outbox_heads_.empty()) {
+        absl::MutexLock lock(&outbox_mu_);
+        for (const auto& [agency, seq] : outbox_heads_) {
+          Outboxed& o = outbox_[agency];
+          o.head = std::max(o.head, seq);
+        }
       }
+    } else {
+      // Nothing of the batch was stored: memory goes back to what was (the
+      // committer is paused until storage resumes; then the next batch goes
+      // on from here). Exchange ids handed out stay unused (ids may have gaps).
+      audit_->AbortBatch();
+      for (const auto& [agency, head] : heads_written_) heads_[agency] = head;
     }
+    heads_written_.clear();
     outbox_heads_.clear();
     pending_dedupe_.clear();
     if (s.ok()) {
@@ -1132,6 +1225,7 @@ class ExchangeCore::Impl {
   std::unique_ptr<AuditLog> audit_;  // opened in Recover, before the threads start
   std::shared_ptr<const DecisionPoint> decision_point_;  // atomic_load/atomic_store
   Committer committer_;
+  DiskGuard disk_guard_;
   DeliveryHub hub_;
   std::once_flag shutdown_once_;
   absl::Mutex security_mu_;
@@ -1158,6 +1252,10 @@ class ExchangeCore::Impl {
   absl::flat_hash_map<std::string, uint64_t> heads_;
   std::set<std::string> dirty_heads_;
   std::vector<std::pair<std::string, uint64_t>> outbox_heads_;  // this batch's transfers
+  // Agencies whose head this batch moved, with their head before it.
+  absl::flat_hash_map<std::string, uint64_t> heads_written_;
+  absl::Time storage_paused_at_;     // the committer's last pause
+  std::string storage_pause_cause_;  // and why
   uint64_t batch_exchanges_ = 0;
   absl::Time last_erasure_sweep_ = absl::InfinitePast();
   // This batch's first submissions, by message key (views of their own keys:

@@ -1,10 +1,19 @@
 #include "broker/store.h"
 
 #include <array>
+#include <cstdarg>
+#include <cstdio>
+#include <fstream>
+#include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "broker/disk_guard.h"
+#include "common/status_macros.h"
 #include "rocksdb/cache.h"
+#include "rocksdb/file_system.h"
 #include "rocksdb/filter_policy.h"
+#include "rocksdb/listener.h"
 #include "rocksdb/merge_operator.h"
 #include "rocksdb/slice_transform.h"
 #include "rocksdb/table.h"
@@ -80,6 +89,107 @@ class AppendOperator final : public rocksdb::AssociativeMergeOperator {
     return true;
   }
 };
+
+// RocksDB's info log on stderr (journald under systemd), warnings and errors
+// only. RocksDB's default is a LOG file in the data dir: on a full disk its
+// failed write left the file's writer in an error state, and RocksDB's next
+// line to it (logging the very write error) tripped an assertion in
+// WritableFileWriter (`sync_without_flush_called_`): an abort.
+class StderrLogger final : public rocksdb::Logger {
+ public:
+  StderrLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    char line[1024];
+    int n = std::vsnprintf(line, sizeof(line), format, ap);
+    if (n < 0) return;
+    std::fprintf(stderr, "corridord: rocksdb: %.*s\n",
+                 static_cast<int>(std::min<size_t>(static_cast<size_t>(n), sizeof(line) - 1)),
+                 line);
+  }
+};
+
+// Every file RocksDB writes preallocates at most kMaxPreallocationBytes at a time.
+class CappedPreallocationFile final : public rocksdb::FSWritableFileOwnerWrapper {
+ public:
+  using FSWritableFileOwnerWrapper::FSWritableFileOwnerWrapper;
+  void SetPreallocationBlockSize(size_t size) override {
+    FSWritableFileOwnerWrapper::SetPreallocationBlockSize(std::min(size, kMaxPreallocationBytes));
+  }
+};
+
+class CappedPreallocationFs final : public rocksdb::FileSystemWrapper {
+ public:
+  using FileSystemWrapper::FileSystemWrapper;
+  const char* Name() const override { return "corridor.CappedPreallocationFs"; }
+  rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                    rocksdb::IODebugContext* dbg) override {
+    return Wrap(target()->NewWritableFile(f, o, r, dbg), r);
+  }
+  rocksdb::IOStatus ReopenWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                       std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                       rocksdb::IODebugContext* dbg) override {
+    return Wrap(target()->ReopenWritableFile(f, o, r, dbg), r);
+  }
+  rocksdb::IOStatus ReuseWritableFile(const std::string& f, const std::string& old,
+                                      const rocksdb::FileOptions& o,
+                                      std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                      rocksdb::IODebugContext* dbg) override {
+    return Wrap(target()->ReuseWritableFile(f, old, o, r, dbg), r);
+  }
+
+ private:
+  static rocksdb::IOStatus Wrap(rocksdb::IOStatus s, std::unique_ptr<rocksdb::FSWritableFile>* r) {
+    if (s.ok() && *r) *r = std::make_unique<CappedPreallocationFile>(std::move(*r));
+    return s;
+  }
+};
+
+// RocksDB would retry a write error on its own thread (polling the free space
+// every few seconds); the committer resumes it instead (Store::Resume), so
+// that one owner knows when writes go on.
+class ManualRecovery final : public rocksdb::EventListener {
+ public:
+  const char* Name() const override { return "corridor.ManualRecovery"; }
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status,
+                            bool* auto_recovery) override {
+    *auto_recovery = false;
+  }
+};
+
+std::set<std::string> FileNames(const std::filesystem::path& dir) {
+  std::set<std::string> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    out.insert(e.path().filename().string());
+  }
+  return out;
+}
+
+// The MANIFEST that CURRENT names ("" when none).
+std::string CurrentManifest(const std::filesystem::path& dir) {
+  std::ifstream in(dir / "CURRENT");
+  std::string name;
+  std::getline(in, name);
+  return name;
+}
+
+// After an open that failed: removes what it created and nothing refers to
+// (OPTIONS, a MANIFEST that CURRENT does not name, a new WAL, temp files).
+// Never CURRENT, LOCK, a table file or anything that was there before.
+void RemoveFilesOfFailedOpen(const std::filesystem::path& dir,
+                             const std::set<std::string>& before) {
+  const std::string current = CurrentManifest(dir);
+  for (const std::string& name : FileNames(dir)) {
+    if (before.count(name) > 0 || name == current) continue;
+    const bool ours = absl::StartsWith(name, "OPTIONS-") || absl::StartsWith(name, "MANIFEST-") ||
+                      absl::EndsWith(name, ".log") || absl::EndsWith(name, ".dbtmp");
+    if (!ours) continue;
+    std::error_code ec;
+    std::filesystem::remove(dir / name, ec);
+  }
+}
 
 }  // namespace
 
@@ -160,12 +270,43 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& 
   std::filesystem::permissions(dir, std::filesystem::perms::owner_all,
                                std::filesystem::perm_options::replace, ec);
 
+  // Opening writes a new MANIFEST (as large as the current one), an OPTIONS
+  // file and the first block of a new WAL: refuse before writing anything when
+  // that does not fit, instead of failing half way.
+  {
+    uint64_t manifest_bytes = 0;
+    if (const std::string m = CurrentManifest(dir); !m.empty()) {
+      manifest_bytes = std::filesystem::file_size(dir / m, ec);
+      if (ec) manifest_bytes = 0;
+    }
+    const uint64_t need = manifest_bytes + kOpenReserveBytes;
+    CORRIDOR_ASSIGN_OR_RETURN(uint64_t free_bytes, FreeBytes(dir));
+    if (free_bytes < need) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "data_dir ", dir.string(), ": ", free_bytes, " bytes free (", HumanBytes(free_bytes),
+          "); opening the store needs at least ", need, " bytes (", HumanBytes(need),
+          "): free space on its file system and start again (nothing was written)"));
+    }
+  }
+
   rocksdb::DBOptions db_opts;
   db_opts.create_if_missing = true;
   db_opts.create_missing_column_families = true;
   db_opts.IncreaseParallelism(2);
   db_opts.max_background_jobs = 2;
-  db_opts.keep_log_file_num = 5;
+  // A full disk (see store.h): the info log on stderr, every file's
+  // preallocation capped, and a WAL replayed into the memtables at start
+  // without writing table files (a start needs next to no free space; the WAL
+  // stays until the memtables are flushed as usual).
+  std::unique_ptr<Store> store(new Store());
+  store->dir_ = dir;
+  store->logger_ = std::make_shared<StderrLogger>();
+  db_opts.info_log = store->logger_;
+  store->env_ = rocksdb::NewCompositeEnv(
+      std::make_shared<CappedPreallocationFs>(rocksdb::FileSystem::Default()));
+  db_opts.env = store->env_.get();
+  db_opts.avoid_flush_during_recovery = true;
+  db_opts.listeners.push_back(std::make_shared<ManualRecovery>());
 
   rocksdb::BlockBasedTableOptions table;
   // Index and filter blocks live in one bounded block cache instead of on the
@@ -213,11 +354,21 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& 
                                                      : cf_opts);
   }
 
-  std::unique_ptr<Store> store(new Store());
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
+  const std::set<std::string> before = FileNames(dir);
   rocksdb::Status s = rocksdb::DB::Open(db_opts, dir.string(), cfs, &handles, &raw);
-  if (!s.ok()) return FromRocks(s, absl::StrCat("open ", dir.string()));
+  if (!s.ok()) {
+    if (s.IsNoSpace()) {
+      RemoveFilesOfFailedOpen(dir, before);
+      const uint64_t free_bytes = FreeBytes(dir).value_or(0);
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "data_dir ", dir.string(), ": the file system ran out of space while opening the store (",
+          free_bytes, " bytes free now, ", HumanBytes(free_bytes), "); free at least ",
+          HumanBytes(kOpenReserveBytes), " more and start again (", s.ToString(), ")"));
+    }
+    return FromRocks(s, absl::StrCat("open ", dir.string()));
+  }
   store->db_.reset(raw);
   // handles[0] is the default CF, kept so it is destroyed with the others.
   store->handles_.assign(handles.begin() + 1, handles.end());
@@ -257,7 +408,32 @@ absl::Status Store::Write(rocksdb::WriteBatch* batch, bool sync) {
   if (sync) synced_writes_.fetch_add(1, std::memory_order_relaxed);
   keys_written_.fetch_add(batch->Count(), std::memory_order_relaxed);
   bytes_written_.fetch_add(batch->GetDataSize(), std::memory_order_relaxed);
-  return FromRocks(db_->Write(opts, batch), sync ? "synced write" : "write");
+  const rocksdb::Status s = db_->Write(opts, batch);
+  if (s.ok()) return absl::OkStatus();
+  return WriteError(s, sync ? "synced write" : "write");
+}
+
+absl::Status Store::WriteError(const rocksdb::Status& s, std::string_view what) const {
+  // RocksDB's text names its files: for the operator's log only.
+  std::fprintf(stderr, "corridord: store %s in %s failed: %s\n", std::string(what).c_str(),
+               dir_.c_str(), s.ToString().c_str());
+  std::string name = dir_.lexically_normal().filename().string();
+  if (name.empty()) name = dir_.lexically_normal().parent_path().filename().string();
+  if (s.IsNoSpace()) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "broker storage is paused: data dir '", name,
+        "' is full (no space left on device); this write was not stored, nothing in it was "
+        "acknowledged; storage resumes once space is freed"));
+  }
+  return absl::UnavailableError(absl::StrCat("broker storage write failed in data dir '", name,
+                                             "' (I/O error; details in the broker's log)"));
+}
+
+absl::Status Store::Resume() {
+  const rocksdb::Status s = db_->Resume();
+  if (s.ok()) return absl::OkStatus();
+  if (s.IsBusy()) return absl::UnavailableError("storage recovery is already running");
+  return WriteError(s, "resume");
 }
 
 absl::StatusOr<uint64_t> Store::LastDeliverySeq(std::string_view agency) const {

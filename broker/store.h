@@ -31,6 +31,11 @@
 //                  replaying its WAL, whose tile merges they could not apply)
 //   merkle         (unused since audit format 2; kept so older data dirs open and are refused)
 //
+// A full disk is a pause (see broker/README.md, "A full disk"): RocksDB logs to
+// stderr, not to a LOG file beside the data; file preallocation is capped at
+// kMaxPreallocationBytes; a WAL is replayed at start without a flush; a failed
+// write leaves the DB stopped until Resume() succeeds.
+//
 // Lifetime: owned by ExchangeCore. Thread-safety: RocksDB handles are
 // thread-safe; writes go through the Committer so they share synced batches.
 #pragma once
@@ -65,6 +70,15 @@ std::string MessageKey(std::string_view agency, std::string_view client_message_
 // deletes deliveries (the newest stored key may then be below it).
 std::string DeliveryHeadKey(std::string_view agency);
 
+// RocksDB preallocates each WAL and table file in blocks (fallocate on ext4
+// and xfs) sized from the write buffer: ~70 MiB for a 64 MiB memtable, taken at
+// once from a volume that may not have it. The store caps every block here.
+inline constexpr size_t kMaxPreallocationBytes = 1 << 20;
+
+// Free space that opening the store needs beyond a new MANIFEST: the first
+// WAL block, the OPTIONS file and the MANIFEST's own growth.
+inline constexpr uint64_t kOpenReserveBytes = 4 << 20;
+
 class Store {
  public:
   enum Cf {
@@ -90,6 +104,10 @@ class Store {
 
   // Opens (creating if missing) the DB in `dir`. FAILED_PRECONDITION when another
   // process holds it (RocksDB's LOCK), INTERNAL for corruption or I/O errors.
+  // RESOURCE_EXHAUSTED, before anything is written, when the file system has
+  // less free space than opening needs (naming both amounts); an open that
+  // still runs out of space removes the files it created, so a failed start
+  // never leaves the disk fuller than it found it.
   static absl::StatusOr<std::unique_ptr<Store>> Open(const std::filesystem::path& dir);
   ~Store();
 
@@ -100,8 +118,18 @@ class Store {
   absl::StatusOr<std::string> Get(Cf which, std::string_view key) const;
 
   // Writes a batch, synced (fsync before returning) or not. Thread-safe (the
-  // Committer is the usual caller).
+  // Committer is the usual caller). On failure nothing of the batch is visible
+  // and RocksDB refuses every later write until Resume(): RESOURCE_EXHAUSTED
+  // when the disk is full, UNAVAILABLE for other I/O errors. The message names
+  // the data dir, never a file in it (RocksDB's own text goes to stderr).
   absl::Status Write(rocksdb::WriteBatch* batch, bool sync);
+
+  // Clears a write error once its cause is gone: RocksDB flushes the memtables
+  // and starts a new WAL (the failed write's bytes in the old one are never
+  // replayed). OK when there was nothing to clear. Fails (the same way as
+  // Write) while the disk is still full; UNAVAILABLE while RocksDB's own
+  // recovery is running. Thread-safe.
+  absl::Status Resume();
 
   // The highest seq stored for `agency` in deliveries, 0 when none.
   absl::StatusOr<uint64_t> LastDeliverySeq(std::string_view agency) const;
@@ -119,6 +147,12 @@ class Store {
 
  private:
   Store() = default;
+  // The write error in the form callers see (see Write).
+  absl::Status WriteError(const rocksdb::Status& s, std::string_view what) const;
+
+  std::filesystem::path dir_;
+  std::unique_ptr<rocksdb::Env> env_;        // the capped-preallocation file system; outlives db_
+  std::shared_ptr<rocksdb::Logger> logger_;  // RocksDB's info log: stderr
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::atomic<uint64_t> synced_writes_{0};

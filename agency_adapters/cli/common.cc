@@ -180,6 +180,15 @@ std::string FormatStatus(const v1::StatusResponse& s) {
   out << "  you are " << s.caller() << "\n";
   out << "  policy " << s.policy_version() << "\n";
   for (const std::string& w : s.tls_warnings()) out << "  WARNING (tls): " << w << "\n";
+  if (s.storage_paused()) out << "  WARNING (storage): " << s.storage_pause_reason() << "\n";
+  if (s.storage_floor_bytes() > 0 || s.storage_free_bytes() > 0) {
+    out << "  storage: " << s.storage_free_bytes() / (1 << 20) << " MiB free, floor "
+        << s.storage_floor_bytes() / (1 << 20) << " MiB";
+    if (s.storage_refused_submissions() > 0) {
+      out << ", " << s.storage_refused_submissions() << " submissions refused below it";
+    }
+    out << "\n";
+  }
   if (s.caller().find("/admin/") == std::string::npos) {
     out << "  (broker-wide traffic figures are shown to admin certificates only)\n";
   } else {

@@ -332,6 +332,13 @@ void PeerLink::Done(const std::string& agency, uint64_t seq) {
 }
 
 void PeerLink::OnResult(const v1::TransferResult& r) {
+  // A pause on the peer's side (its disk below the floor, its storage
+  // resuming): not an answer. The transfer stays queued and is sent again
+  // (after the outbox's ack deadline, or on the next connection).
+  if (r.code() == grpc::StatusCode::RESOURCE_EXHAUSTED ||
+      r.code() == grpc::StatusCode::UNAVAILABLE) {
+    return;
+  }
   std::string exchange_id;
   {
     std::lock_guard<std::mutex> lock(mu_);

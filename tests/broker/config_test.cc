@@ -91,6 +91,26 @@ TEST(ConfigTest, LimitsHaveSaneDefaultsAndAreValidated) {
                        HasSubstr("broker.limits.handshake_timeout: unknown limit")));
 }
 
+TEST(ConfigTest, StorageFloorHasADefaultAndIsValidated) {
+  auto cfg = EmbeddedDefaultConfig();
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->storage.free_space_floor_bytes, uint64_t{256} << 20);
+  const std::string base = "broker: {listen: 'a:1', data_dir: d, tls: {cert: c, key: k, ca: a}, ";
+  const std::string rest = "}\ntrust_domain: t\nagencies: [{id: a, kind: police}]\n";
+  auto set = ParseConfig(base + "storage: {free_space_floor_mib: 64}" + rest, "/");
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->storage.free_space_floor_bytes, uint64_t{64} << 20);
+  auto off = ParseConfig(base + "storage: {free_space_floor_mib: 0}" + rest, "/");
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_EQ(off->storage.free_space_floor_bytes, 0u);
+  EXPECT_THAT(ParseConfig(base + "storage: {free_space_floor_mib: -1}" + rest, "/"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("broker.storage.free_space_floor_mib: must be")));
+  EXPECT_THAT(ParseConfig(base + "storage: {free_space_floor: 5}" + rest, "/"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("broker.storage.free_space_floor: unknown key")));
+}
+
 TEST(ConfigTest, CrlSettings) {
   auto cfg = ParseConfig(EmbeddedDefaultConfigText(), "/etc/corridor");
   ASSERT_TRUE(cfg.ok()) << cfg.status();
